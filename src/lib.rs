@@ -1,0 +1,5 @@
+//! authgate: a GraphQL gateway that owns authentication.
+
+pub mod auth;
+pub mod config;
+pub mod store;
