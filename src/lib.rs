@@ -1,5 +1,16 @@
 //! authgate: a GraphQL gateway that owns authentication.
+//!
+//! `main.rs` only parses the command line; everything is here, so tests and
+//! tools build the same [`Application`].
 
 pub mod auth;
 pub mod config;
+pub mod datasources;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
+
+pub use startup::{Application, ApplicationBuilder, ShutdownHandle};

@@ -1,5 +1,514 @@
-//! Typed settings: `config/default.toml` → `--config FILE` → `AUTHGATE__…` env vars.
+//! Typed settings: `config/default.toml` (compiled in) → `--config FILE` →
+//! `AUTHGATE__SECTION__KEY` environment variables. Unknown keys are errors;
+//! validation names the key and its environment variable; secrets never print.
 
 mod secret;
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
 pub use secret::Secret;
+
+/// The configuration every build starts from: it runs offline, on the
+/// embedded emulator, with a memory store.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// The environment-variable prefix; `__` separates nesting levels.
+pub const ENV_PREFIX: &str = "AUTHGATE__";
+
+/// The whole settings tree.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `development` or `production`: production refuses the emulator and
+    /// development-only conveniences.
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub graphql: GraphqlSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the GraphQL listener binds (`127.0.0.1:4000`; port 0 picks one).
+    pub listen: SocketAddr,
+    /// Longest time one request may take before it is answered 504.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long SIGTERM/SIGINT waits for in-flight requests.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Empty: the socket
+    /// peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub cors: CorsSettings,
+    pub csrf: CsrfSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact origins allowed to call from a browser (`https://app.example.com`).
+    /// Empty: no cross-origin access.
+    pub allowed_origins: Vec<String>,
+    /// Send `Access-Control-Allow-Credentials: true` (needed for the cookie mode).
+    pub allow_credentials: bool,
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsrfSettings {
+    /// Refuse requests a browser could send cross-site without a preflight.
+    pub enabled: bool,
+    /// Headers whose presence proves a preflight happened (any one suffices,
+    /// besides `Authorization` and a JSON content type).
+    pub required_headers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlSettings {
+    /// HTTP path of the endpoint.
+    pub path: String,
+    /// Folders (their `*.graphql` files, sorted) and files the schema is built from.
+    pub schema: Vec<PathBuf>,
+    /// Where `print-schema --write` and the staleness test put the composed SDL.
+    pub composed_schema: PathBuf,
+    /// Serve GraphiQL to browsers on `GET {path}`.
+    pub graphiql: bool,
+    /// Answer `__schema` / `__type` queries.
+    pub introspection: bool,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    /// Lexical tokens in the document.
+    pub max_tokens: usize,
+    /// Bytes of the document text.
+    pub max_document_bytes: usize,
+    /// Accept a JSON array of requests.
+    pub batching: bool,
+    pub max_batch_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// `compact` (human) or `json` (one object per line).
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Compact,
+    Json,
+}
+
+/// One problem with the configuration, named by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// dotted key, e.g. `server.listen`
+    pub key: String,
+    pub message: String,
+    /// where the bad value came from, when known (a file or an env var)
+    pub source: Option<String>,
+}
+
+impl ConfigIssue {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if self.key.is_empty() {
+            "(top level)"
+        } else {
+            &self.key
+        };
+        write!(f, "config error: {key}: {}", self.message)?;
+        match &self.source {
+            Some(src) => write!(f, " (from {src})"),
+            None if !self.key.is_empty() => write!(f, " (env: {})", env_var_for(&self.key)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// All the problems found; `Display` prints one line each.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError(pub Vec<ConfigIssue>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, issue) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `server.listen` → `AUTHGATE__SERVER__LISTEN`
+pub fn env_var_for(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+impl Settings {
+    /// Layers the defaults, `file` and the process environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`], with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(vec![ConfigIssue {
+                    key: String::new(),
+                    message: format!("config file {} not found", path.display()),
+                    source: None,
+                }]));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(EnvVars::from_iter(env));
+        let settings: Settings = figment.extract().map_err(from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut issues = Vec::new();
+        let s = &self.server;
+        if s.body_limit < 1024 {
+            issues.push(ConfigIssue::new(
+                "server.body_limit",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if s.request_timeout.is_zero() {
+            issues.push(ConfigIssue::new(
+                "server.request_timeout",
+                "must be greater than zero",
+            ));
+        }
+        for (i, origin) in s.cors.allowed_origins.iter().enumerate() {
+            match url::Url::parse(origin) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.path() == "/"
+                        && !origin.ends_with('/')
+                        && u.query().is_none() => {}
+                _ => issues.push(ConfigIssue::new(
+                    format!("server.cors.allowed_origins.{i}"),
+                    format!(
+                        "`{origin}` is not an origin (scheme://host[:port], no path, no trailing slash)"
+                    ),
+                )),
+            }
+            if origin == "*" && s.cors.allow_credentials {
+                issues.push(ConfigIssue::new(
+                    "server.cors.allowed_origins",
+                    "`*` cannot be combined with allow_credentials",
+                ));
+            }
+        }
+        for (i, h) in s.csrf.required_headers.iter().enumerate() {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                issues.push(ConfigIssue::new(
+                    format!("server.csrf.required_headers.{i}"),
+                    format!("`{h}` is not a valid header name"),
+                ));
+            }
+        }
+        let g = &self.graphql;
+        if !g.path.starts_with('/') || g.path.len() < 2 {
+            issues.push(ConfigIssue::new(
+                "graphql.path",
+                "must start with `/` and name a path, e.g. `/graphql`",
+            ));
+        }
+        if g.schema.is_empty() {
+            issues.push(ConfigIssue::new(
+                "graphql.schema",
+                "must list at least one SDL folder or file",
+            ));
+        }
+        let l = &g.limits;
+        for (key, v) in [
+            ("max_depth", l.max_depth),
+            ("max_complexity", l.max_complexity),
+            ("max_aliases", l.max_aliases),
+            ("max_root_fields", l.max_root_fields),
+            ("max_tokens", l.max_tokens),
+            ("max_document_bytes", l.max_document_bytes),
+            ("max_batch_size", l.max_batch_size),
+        ] {
+            if v == 0 {
+                issues.push(ConfigIssue::new(
+                    format!("graphql.limits.{key}"),
+                    "must be greater than zero",
+                ));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter) {
+            issues.push(ConfigIssue::new(
+                "telemetry.filter",
+                format!("not a valid log filter: {e}"),
+            ));
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(issues))
+        }
+    }
+
+    /// The effective settings as TOML, every secret redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# the settings could not be printed: {e}\n"))
+    }
+
+    /// The client's IP address: the socket peer, or the right-most address of
+    /// `X-Forwarded-For` that is not a trusted proxy, when the peer is one.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.server.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let Some(chain) = forwarded_for else {
+            return peer;
+        };
+        let mut client = peer;
+        for hop in chain.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !trusted(&ip) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
+
+/// `AUTHGATE__A__B=v` → `a.b = v`, from an explicit list of variables (so
+/// tests need not touch the process environment). Values are read leniently,
+/// like figment's own `Env` (`true`, `3`, `[a, b]`).
+struct EnvVars(Vec<(Vec<String>, String)>);
+
+impl FromIterator<(String, String)> for EnvVars {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut vars: Vec<(Vec<String>, String)> = iter
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let rest = k.strip_prefix(ENV_PREFIX)?;
+                let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+                (!path.iter().any(String::is_empty)).then_some((path, v))
+            })
+            .collect();
+        vars.sort();
+        EnvVars(vars)
+    }
+}
+
+impl Provider for EnvVars {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable")
+            .interpolater(|_: &Profile, keys: &[&str]| env_var_for(&keys.join(".")))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut root = Dict::new();
+        for (path, raw) in &self.0 {
+            let value: Value = raw.parse().unwrap_or_else(|_| Value::from(raw.clone()));
+            insert_path(&mut root, path, value);
+        }
+        Ok(Profile::Default.collect(root))
+    }
+}
+
+fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+fn from_figment(err: figment::Error) -> ConfigError {
+    let issues = err
+        .into_iter()
+        .map(|e| {
+            let mut key = e.path.join(".");
+            let message = match &e.kind {
+                figment::error::Kind::UnknownField(field, _) => {
+                    key = if key.is_empty() {
+                        field.clone()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    "unknown key (check its spelling)".to_owned()
+                }
+                figment::error::Kind::MissingField(field) => {
+                    key = if key.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    "missing".to_owned()
+                }
+                other => other.to_string(),
+            };
+            let source = e.metadata.as_ref().map(|m| {
+                if m.name.contains("environment") {
+                    env_var_for(&key)
+                } else {
+                    match &m.source {
+                        Some(figment::Source::File(p)) => p.display().to_string(),
+                        _ => m.name.to_string(),
+                    }
+                }
+            });
+            ConfigIssue {
+                key,
+                message,
+                source,
+            }
+        })
+        .collect();
+    ConfigError(issues)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:4000");
+        assert_eq!(s.environment, Environment::Development);
+    }
+
+    #[test]
+    fn env_overrides_with_double_underscore() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("AUTHGATE__SERVER__LISTEN", "127.0.0.1:0"),
+                ("AUTHGATE__GRAPHQL__LIMITS__MAX_DEPTH", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen.port(), 0);
+        assert_eq!(s.graphql.limits.max_depth, 3);
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let err = Settings::load_from(None, env(&[("AUTHGATE__SERVER__LISTEN", "nonsense")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        assert!(err.contains("AUTHGATE__SERVER__LISTEN"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn unknown_env_key_is_an_error() {
+        let err = Settings::load_from(None, env(&[("AUTHGATE__SERVER__LISTN", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.listn"), "{err}");
+        assert!(err.contains("unknown key"), "{err}");
+    }
+
+    #[test]
+    fn client_ip_trusts_only_configured_proxies() {
+        let mut s = Settings::load_from(None, env(&[])).unwrap();
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let xff = Some("203.0.113.9, 10.0.0.4");
+        assert_eq!(s.client_ip(peer, xff), peer);
+        s.server.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(
+            s.client_ip(peer, xff),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(s.client_ip(peer, Some("garbage")), peer);
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert_eq!(
+            env_var_for("auth0.client_secret"),
+            "AUTHGATE__AUTH0__CLIENT_SECRET"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Resolvers that ship with authgate, bound to `schema/auth.graphql` by name.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::Value;
+use indexmap_like::obj;
+
+use super::{Bindings, RequestContext};
+use crate::auth::User;
+use crate::error::ApiError;
+
+/// The operations of the auth issue, answered "not configured" until a
+/// provider is wired in (they are replaced by name when one is).
+pub const AUTH_OPERATIONS: &[&str] = &[
+    "Mutation.signup",
+    "Mutation.login",
+    "Mutation.refreshToken",
+    "Mutation.logout",
+    "Mutation.requestPasswordReset",
+    "Mutation.inviteUser",
+    "Mutation.resendInvitation",
+    "Query.invitations",
+];
+
+/// `Query.me` and placeholders for the provider-backed operations.
+pub fn builtin_bindings() -> Bindings {
+    let mut b = Bindings::default();
+    b.bind("Query.me", |ctx: ResolverContext<'_>| {
+        FieldFuture::new(async move {
+            let rc = ctx.data::<RequestContext>()?;
+            match rc.principal.user() {
+                Some(u) => Ok(Some(FieldValue::value(viewer_value(u, None)))),
+                None => Err(ApiError::Unauthenticated(None).into()),
+            }
+        })
+    });
+    for op in AUTH_OPERATIONS {
+        b.bind(op, |_ctx: ResolverContext<'_>| {
+            FieldFuture::new(async move {
+                Err::<Option<FieldValue>, _>(
+                    ApiError::UpstreamUnavailable {
+                        message: "no identity provider is configured for this operation".into(),
+                        reason: Some("NOT_CONFIGURED"),
+                    }
+                    .into(),
+                )
+            })
+        });
+    }
+    b
+}
+
+/// RFC 3339 (UTC, seconds) of a Unix time.
+pub fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+/// The `Viewer` object of a verified user; `profile` (ID-token or
+/// `/userinfo` claims) fills the profile fields when given.
+pub fn viewer_value(
+    u: &User,
+    profile: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Value {
+    let claim = |k: &str| -> Value {
+        profile
+            .and_then(|p| p.get(k))
+            .or_else(|| u.claims.get(k))
+            .and_then(|v| Value::from_json(v.clone()).ok())
+            .unwrap_or(Value::Null)
+    };
+    let strings = |v: &[String]| Value::List(v.iter().map(|s| Value::String(s.clone())).collect());
+    obj([
+        ("id", Value::String(u.subject.clone())),
+        ("scopes", strings(&u.scopes)),
+        ("permissions", strings(&u.permissions)),
+        ("roles", strings(&u.roles)),
+        ("expiresAt", Value::String(rfc3339(u.expires_at))),
+        (
+            "claims",
+            Value::from_json(serde_json::Value::Object(u.claims.clone())).unwrap_or(Value::Null),
+        ),
+        ("email", claim("email")),
+        ("emailVerified", claim("email_verified")),
+        ("name", claim("name")),
+        ("nickname", claim("nickname")),
+        ("picture", claim("picture")),
+    ])
+}
+
+mod indexmap_like {
+    use async_graphql::{Name, Value};
+
+    pub fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+        Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
+    }
+}

@@ -1,0 +1,812 @@
+//! The executable schema, assembled at start-up from SDL files.
+//!
+//! Every `.graphql` file is parsed; types and `extend type`s are merged; each
+//! field is bound to a Rust resolver by `Type.field` name, to a datasource
+//! directive, or (on non-root types) to the default resolver that reads the
+//! parent object. Authorization directives wrap the resolver. Anything that
+//! cannot be resolved stops start-up with `file:line` and the field.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    self, Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Interface, InterfaceField,
+    Object, ResolverContext, Scalar, TypeRef, Union,
+};
+use async_graphql::Value;
+use async_graphql_parser::types::{
+    BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
+    TypeKind, TypeSystemDefinition,
+};
+use async_graphql_parser::{Pos, Positioned};
+
+use super::authz::{self, Requirement};
+use super::RequestContext;
+use crate::config::GraphqlSettings;
+use crate::error::ApiError;
+
+/// A resolver bound to `Type.field` by name.
+pub type Resolver = Arc<dyn for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync>;
+
+/// Builds a resolver for a field carrying a datasource directive (`@rest`,
+/// `@graphql`). Given the directive, the field and where it was declared.
+pub trait DirectiveResolverFactory: Send + Sync {
+    /// Directive names this factory handles.
+    fn directives(&self) -> &[&'static str];
+    /// A resolver for the field, or a message explaining what is wrong.
+    fn build(&self, site: &FieldSite<'_>) -> Result<Resolver, String>;
+}
+
+/// What a directive factory sees of one field.
+pub struct FieldSite<'a> {
+    pub type_name: &'a str,
+    pub field: &'a FieldDefinition,
+    pub directive: &'a ConstDirective,
+    /// every type definition, by name (to look at the field's return type)
+    pub types: &'a BTreeMap<String, MergedType>,
+    pub location: &'a str,
+}
+
+/// Resolvers bound by name, and directive factories.
+#[derive(Clone, Default)]
+pub struct Bindings {
+    resolvers: HashMap<String, Resolver>,
+    factories: Vec<Arc<dyn DirectiveResolverFactory>>,
+}
+
+impl Bindings {
+    /// Binds `type_field` (`"Mutation.login"`) to `f`.
+    pub fn bind<F>(&mut self, type_field: &str, f: F) -> &mut Self
+    where
+        F: for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync + 'static,
+    {
+        self.resolvers.insert(type_field.to_owned(), Arc::new(f));
+        self
+    }
+
+    pub fn factory(&mut self, f: Arc<dyn DirectiveResolverFactory>) -> &mut Self {
+        self.factories.push(f);
+        self
+    }
+
+    pub fn is_bound(&self, type_field: &str) -> bool {
+        self.resolvers.contains_key(type_field)
+    }
+}
+
+/// One SDL text and where it came from.
+#[derive(Clone, Debug)]
+pub struct SdlSource {
+    pub name: String,
+    pub text: String,
+}
+
+/// The schema could not be built; each line names `file:line` and the problem.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct SchemaError(pub Vec<String>);
+
+/// Directives authgate implements. Anything else in SDL is an error.
+const AUTHZ_DIRECTIVES: &[&str] = &[
+    "authenticated",
+    "requiresScopes",
+    "requiresPermissions",
+    "requiresRoles",
+];
+const STANDARD_DIRECTIVES: &[&str] = &["deprecated", "specifiedBy", "oneOf"];
+const MAP_DIRECTIVE: &str = "map";
+
+/// Reads the `.graphql` files of each folder (sorted) and each file listed.
+pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SdlSource>, SchemaError> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = match std::fs::read_dir(path) {
+                Ok(rd) => rd
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "graphql"))
+                    .collect(),
+                Err(e) => {
+                    errors.push(format!("{}: cannot read folder: {e}", path.display()));
+                    continue;
+                }
+            };
+            files.sort();
+            for f in files {
+                read_one(&f, &mut out, &mut errors);
+            }
+        } else {
+            read_one(path, &mut out, &mut errors);
+        }
+    }
+    if out.is_empty() && errors.is_empty() {
+        errors.push(format!(
+            "no .graphql files found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(SchemaError(errors))
+    }
+}
+
+fn read_one(path: &Path, out: &mut Vec<SdlSource>, errors: &mut Vec<String>) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => out.push(SdlSource {
+            name: path.display().to_string(),
+            text,
+        }),
+        Err(e) => errors.push(format!("{}: cannot read: {e}", path.display())),
+    }
+}
+
+/// A type definition merged across files (`extend type` included).
+#[derive(Clone, Debug)]
+pub struct MergedType {
+    pub name: String,
+    pub kind: MergedKind,
+    pub description: Option<String>,
+    pub directives: Vec<Positioned<ConstDirective>>,
+    /// `file:line` of the first definition
+    pub location: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum MergedKind {
+    Scalar,
+    Object {
+        implements: Vec<String>,
+        fields: Vec<(Positioned<FieldDefinition>, String)>,
+    },
+    Interface {
+        fields: Vec<(Positioned<FieldDefinition>, String)>,
+    },
+    Union {
+        members: Vec<String>,
+    },
+    Enum {
+        values: Vec<(String, Option<String>, Option<String>)>,
+    },
+    InputObject {
+        fields: Vec<Positioned<InputValueDefinition>>,
+    },
+}
+
+/// Parsed and merged SDL.
+pub struct Document {
+    pub types: BTreeMap<String, MergedType>,
+    pub query: String,
+    pub mutation: Option<String>,
+    declared_directives: HashSet<String>,
+}
+
+fn loc(source: &str, pos: Pos) -> String {
+    format!("{source}:{}", pos.line)
+}
+
+/// Parses and merges SDL sources.
+pub fn parse_sources(sources: &[SdlSource]) -> Result<Document, SchemaError> {
+    let mut errors = Vec::new();
+    let mut types: BTreeMap<String, MergedType> = BTreeMap::new();
+    let mut query = None;
+    let mut mutation = None;
+    let mut declared_directives = HashSet::new();
+    for src in sources {
+        let doc: ServiceDocument = match async_graphql_parser::parse_schema(&src.text) {
+            Ok(d) => d,
+            Err(e) => {
+                let line = e.positions().next().map_or(1, |p| p.line);
+                errors.push(format!(
+                    "{}:{line}: {}",
+                    src.name,
+                    first_line(&e.to_string())
+                ));
+                continue;
+            }
+        };
+        for def in doc.definitions {
+            match def {
+                TypeSystemDefinition::Schema(s) => {
+                    if let Some(q) = &s.node.query {
+                        query = Some(q.node.to_string());
+                    }
+                    if let Some(m) = &s.node.mutation {
+                        mutation = Some(m.node.to_string());
+                    }
+                    if s.node.subscription.is_some() {
+                        errors.push(format!(
+                            "{}: subscriptions are not supported",
+                            loc(&src.name, s.pos)
+                        ));
+                    }
+                }
+                TypeSystemDefinition::Directive(d) => {
+                    let name = d.node.name.node.to_string();
+                    if !is_known_directive(&name) {
+                        errors.push(format!(
+                            "{}: unknown directive @{name}: authgate implements @{}",
+                            loc(&src.name, d.pos),
+                            known_directives().join(", @")
+                        ));
+                    }
+                    declared_directives.insert(name);
+                }
+                TypeSystemDefinition::Type(t) => {
+                    let location = loc(&src.name, t.pos);
+                    let def = t.node;
+                    let name = def.name.node.to_string();
+                    let fields_with_src = |fields: Vec<Positioned<FieldDefinition>>| {
+                        fields
+                            .into_iter()
+                            .map(|f| (f, src.name.clone()))
+                            .collect::<Vec<_>>()
+                    };
+                    let kind = match def.kind {
+                        TypeKind::Scalar => MergedKind::Scalar,
+                        TypeKind::Object(o) => MergedKind::Object {
+                            implements: o.implements.iter().map(|n| n.node.to_string()).collect(),
+                            fields: fields_with_src(o.fields),
+                        },
+                        TypeKind::Interface(i) => MergedKind::Interface {
+                            fields: fields_with_src(i.fields),
+                        },
+                        TypeKind::Union(u) => MergedKind::Union {
+                            members: u.members.iter().map(|n| n.node.to_string()).collect(),
+                        },
+                        TypeKind::Enum(e) => MergedKind::Enum {
+                            values: e
+                                .values
+                                .iter()
+                                .map(|v| {
+                                    let deprecated = v
+                                        .node
+                                        .directives
+                                        .iter()
+                                        .find(|d| d.node.name.node == "deprecated")
+                                        .map(|d| deprecation_reason(&d.node));
+                                    (
+                                        v.node.value.node.to_string(),
+                                        v.node.description.as_ref().map(|d| d.node.clone()),
+                                        deprecated,
+                                    )
+                                })
+                                .collect(),
+                        },
+                        TypeKind::InputObject(i) => MergedKind::InputObject { fields: i.fields },
+                    };
+                    match types.get_mut(&name) {
+                        Some(existing) if def.extend || existing_is_extendable(existing, &kind) => {
+                            if !def.extend {
+                                errors.push(format!(
+                                    "{location}: type {name} is already defined at {}; use `extend type {name}`",
+                                    existing.location
+                                ));
+                                continue;
+                            }
+                            existing.directives.extend(def.directives);
+                            merge_kind(&mut existing.kind, kind, &name, &location, &mut errors);
+                        }
+                        Some(existing) => errors.push(format!(
+                            "{location}: type {name} is already defined at {}",
+                            existing.location
+                        )),
+                        None => {
+                            types.insert(
+                                name.clone(),
+                                MergedType {
+                                    name,
+                                    kind,
+                                    description: def.description.map(|d| d.node),
+                                    directives: def.directives,
+                                    location,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let query = query.unwrap_or_else(|| "Query".to_owned());
+    let mutation = mutation.or_else(|| types.contains_key("Mutation").then(|| "Mutation".into()));
+    if !types.contains_key(&query) {
+        errors.push(format!("the schema has no `{query}` type"));
+    }
+    if errors.is_empty() {
+        Ok(Document {
+            types,
+            query,
+            mutation,
+            declared_directives,
+        })
+    } else {
+        Err(SchemaError(errors))
+    }
+}
+
+fn existing_is_extendable(_existing: &MergedType, _new: &MergedKind) -> bool {
+    false
+}
+
+fn merge_kind(
+    existing: &mut MergedKind,
+    new: MergedKind,
+    name: &str,
+    location: &str,
+    errors: &mut Vec<String>,
+) {
+    match (existing, new) {
+        (
+            MergedKind::Object { implements, fields },
+            MergedKind::Object {
+                implements: more_i,
+                fields: more_f,
+            },
+        ) => {
+            implements.extend(more_i);
+            for (f, src) in more_f {
+                if fields
+                    .iter()
+                    .any(|(e, _)| e.node.name.node == f.node.name.node)
+                {
+                    errors.push(format!(
+                        "{}: field {name}.{} is defined twice",
+                        loc(&src, f.pos),
+                        f.node.name.node
+                    ));
+                } else {
+                    fields.push((f, src));
+                }
+            }
+        }
+        (MergedKind::Interface { fields }, MergedKind::Interface { fields: more }) => {
+            fields.extend(more)
+        }
+        (MergedKind::Enum { values }, MergedKind::Enum { values: more }) => values.extend(more),
+        (MergedKind::Union { members }, MergedKind::Union { members: more }) => {
+            members.extend(more)
+        }
+        (MergedKind::InputObject { fields }, MergedKind::InputObject { fields: more }) => {
+            fields.extend(more)
+        }
+        _ => errors.push(format!(
+            "{location}: `extend` of {name} does not match the kind of its definition"
+        )),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("-->") && !l.starts_with('|'))
+        .unwrap_or(s)
+        .trim_start_matches("= ")
+        .to_owned()
+}
+
+fn deprecation_reason(d: &ConstDirective) -> String {
+    d.get_argument("reason")
+        .and_then(|v| match &v.node {
+            async_graphql::Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "No longer supported".to_owned())
+}
+
+fn known_directives() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = AUTHZ_DIRECTIVES.to_vec();
+    v.extend_from_slice(STANDARD_DIRECTIVES);
+    v.push(MAP_DIRECTIVE);
+    v.extend_from_slice(crate::datasources::DIRECTIVES);
+    v
+}
+
+fn is_known_directive(name: &str) -> bool {
+    known_directives().contains(&name)
+}
+
+fn type_ref(ty: &Type) -> TypeRef {
+    let inner = match &ty.base {
+        BaseType::Named(n) => TypeRef::named(n.to_string()),
+        BaseType::List(t) => TypeRef::List(Box::new(type_ref(t))),
+    };
+    if ty.nullable {
+        inner
+    } else {
+        TypeRef::NonNull(Box::new(inner))
+    }
+}
+
+/// The name at the bottom of `[[T!]]!`.
+pub fn base_name(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::Named(n) => n.as_str(),
+        BaseType::List(t) => base_name(t),
+    }
+}
+
+fn input_value(def: &InputValueDefinition) -> InputValue {
+    let mut iv = InputValue::new(def.name.node.to_string(), type_ref(&def.ty.node));
+    if let Some(d) = &def.default_value {
+        iv = iv.default_value(d.node.clone());
+    }
+    if let Some(d) = &def.description {
+        iv = iv.description(d.node.clone());
+    }
+    iv
+}
+
+/// The schema, ready to execute, and its composed SDL.
+pub struct BuiltSchema {
+    pub schema: dynamic::Schema,
+    pub sdl: String,
+}
+
+/// Builds the executable schema.
+pub fn build(
+    settings: &GraphqlSettings,
+    sources: &[SdlSource],
+    bindings: &Bindings,
+) -> Result<BuiltSchema, SchemaError> {
+    let doc = parse_sources(sources)?;
+    let mut errors = Vec::new();
+    let root_types: HashSet<&str> = std::iter::once(doc.query.as_str())
+        .chain(doc.mutation.as_deref())
+        .collect();
+    for d in &doc.declared_directives {
+        if !is_known_directive(d) {
+            errors.push(format!("unknown directive @{d}"));
+        }
+    }
+    let mut factories: HashMap<&str, &Arc<dyn DirectiveResolverFactory>> = HashMap::new();
+    for f in &bindings.factories {
+        for d in f.directives() {
+            factories.insert(d, f);
+        }
+    }
+
+    let mut builder = dynamic::Schema::build(&doc.query, doc.mutation.as_deref(), None);
+    for ty in doc.types.values() {
+        for d in &ty.directives {
+            let dn = d.node.name.node.as_str();
+            if !is_known_directive(dn) {
+                errors.push(format!(
+                    "{}: unknown directive @{dn} on type {}",
+                    ty.location, ty.name
+                ));
+            }
+        }
+        match &ty.kind {
+            MergedKind::Scalar => {
+                let scalar = Scalar::new(ty.name.clone());
+                let scalar = match ty.name.as_str() {
+                    "DateTime" => scalar
+                        .validator(|v| matches!(v, Value::String(_)))
+                        .specified_by_url("https://scalars.graphql.org/andimarek/date-time"),
+                    _ => scalar,
+                };
+                builder = builder.register(describe(scalar, &ty.description));
+            }
+            MergedKind::Enum { values } => {
+                let mut e = Enum::new(ty.name.clone());
+                for (v, desc, deprecated) in values {
+                    let mut item = dynamic::EnumItem::new(v.clone());
+                    if let Some(d) = desc {
+                        item = item.description(d.clone());
+                    }
+                    if let Some(r) = deprecated {
+                        item = item.deprecation(Some(r));
+                    }
+                    e = e.item(item);
+                }
+                builder = builder.register(describe(e, &ty.description));
+            }
+            MergedKind::InputObject { fields } => {
+                let mut io = InputObject::new(ty.name.clone());
+                for f in fields {
+                    io = io.field(input_value(&f.node));
+                }
+                if ty.directives.iter().any(|d| d.node.name.node == "oneOf") {
+                    io = io.oneof();
+                }
+                builder = builder.register(describe(io, &ty.description));
+            }
+            MergedKind::Union { members } => {
+                let mut u = Union::new(ty.name.clone());
+                for m in members {
+                    u = u.possible_type(m.clone());
+                }
+                builder = builder.register(describe(u, &ty.description));
+            }
+            MergedKind::Interface { fields } => {
+                let mut i = Interface::new(ty.name.clone());
+                for (f, _) in fields {
+                    let mut field = InterfaceField::new(
+                        f.node.name.node.to_string(),
+                        type_ref(&f.node.ty.node),
+                    );
+                    for a in &f.node.arguments {
+                        field = field.argument(input_value(&a.node));
+                    }
+                    i = i.field(field);
+                }
+                builder = builder.register(describe(i, &ty.description));
+            }
+            MergedKind::Object { implements, fields } => {
+                let type_reqs = match authz::requirement(&ty.directives) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        errors.push(format!("{}: type {}: {e}", ty.location, ty.name));
+                        None
+                    }
+                };
+                let mut obj = Object::new(ty.name.clone());
+                for i in implements {
+                    obj = obj.implement(i.clone());
+                }
+                for (f, src) in fields {
+                    match build_field(
+                        &doc,
+                        ty,
+                        f,
+                        src,
+                        root_types.contains(ty.name.as_str()),
+                        type_reqs.as_ref(),
+                        bindings,
+                        &factories,
+                    ) {
+                        Ok(field) => obj = obj.field(field),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                builder = builder.register(describe(obj, &ty.description));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SchemaError(errors));
+    }
+    let l = &settings.limits;
+    builder = builder
+        .limit_depth(l.max_depth)
+        .limit_complexity(l.max_complexity)
+        .limit_recursive_depth(l.max_depth.saturating_mul(4).max(32))
+        .limit_directives(l.max_aliases.max(10))
+        .extension(super::limits::Limits::new(l.clone()));
+    if !settings.introspection {
+        builder = builder.disable_introspection();
+    }
+    let schema = builder
+        .finish()
+        .map_err(|e| SchemaError(vec![format!("the schema is invalid: {e}")]))?;
+    let sdl = schema.sdl();
+    Ok(BuiltSchema { schema, sdl })
+}
+
+trait Describe: Sized {
+    fn describe_with(self, d: String) -> Self;
+}
+macro_rules! describe_impl {
+    ($($t:ty),*) => {$(impl Describe for $t { fn describe_with(self, d: String) -> Self { self.description(d) } })*};
+}
+describe_impl!(Scalar, Enum, InputObject, Union, Interface, Object);
+
+fn describe<T: Describe>(t: T, d: &Option<String>) -> T {
+    match d {
+        Some(d) => t.describe_with(d.clone()),
+        None => t,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_field(
+    doc: &Document,
+    parent: &MergedType,
+    f: &Positioned<FieldDefinition>,
+    src: &str,
+    is_root: bool,
+    parent_reqs: Option<&Requirement>,
+    bindings: &Bindings,
+    factories: &HashMap<&str, &Arc<dyn DirectiveResolverFactory>>,
+) -> Result<Field, String> {
+    let location = loc(src, f.pos);
+    let name = f.node.name.node.to_string();
+    let key = format!("{}.{name}", parent.name);
+    let here = |msg: String| format!("{location}: field {key}: {msg}");
+
+    let mut reqs: Vec<Requirement> = Vec::new();
+    if let Some(r) = parent_reqs {
+        reqs.push(r.clone());
+    }
+    match authz::requirement(&f.node.directives) {
+        Ok(Some(r)) => reqs.push(r),
+        Ok(None) => {}
+        Err(e) => return Err(here(e)),
+    }
+    let return_type = base_name(&f.node.ty.node);
+    if let Some(rt) = doc.types.get(return_type) {
+        if rt.name != parent.name {
+            match authz::requirement(&rt.directives) {
+                Ok(Some(r)) => reqs.push(r),
+                Ok(None) => {}
+                Err(e) => return Err(format!("{}: type {}: {e}", rt.location, rt.name)),
+            }
+        }
+    } else if !matches!(return_type, "String" | "Int" | "Float" | "Boolean" | "ID") {
+        return Err(here(format!("unknown type {return_type}")));
+    }
+
+    let mut rename = None;
+    let mut resolver: Option<Resolver> = None;
+    for d in &f.node.directives {
+        let dn = d.node.name.node.as_str();
+        if AUTHZ_DIRECTIVES.contains(&dn) || STANDARD_DIRECTIVES.contains(&dn) {
+            continue;
+        }
+        if dn == MAP_DIRECTIVE {
+            match d.node.get_argument("from").map(|v| &v.node) {
+                Some(Value::String(s)) => rename = Some(s.clone()),
+                _ => return Err(here("@map needs `from: \"json_key\"`".into())),
+            }
+            continue;
+        }
+        if let Some(factory) = factories.get(dn) {
+            if resolver.is_some() {
+                return Err(here("has more than one datasource directive".into()));
+            }
+            let site = FieldSite {
+                type_name: &parent.name,
+                field: &f.node,
+                directive: &d.node,
+                types: &doc.types,
+                location: &location,
+            };
+            resolver = Some(
+                factory
+                    .build(&site)
+                    .map_err(|e| here(format!("@{dn}: {e}")))?,
+            );
+            continue;
+        }
+        if crate::datasources::DIRECTIVES.contains(&dn) {
+            return Err(here(format!("@{dn} is not available in this build")));
+        }
+        return Err(here(format!(
+            "unknown directive @{dn}: authgate implements @{}",
+            known_directives().join(", @")
+        )));
+    }
+    if let Some(bound) = bindings.resolvers.get(&key) {
+        if resolver.is_some() {
+            return Err(here(
+                "is bound to a built-in resolver and also has a datasource directive".into(),
+            ));
+        }
+        resolver = Some(bound.clone());
+    }
+    let resolver =
+        match resolver {
+            Some(r) => r,
+            None if is_root => return Err(here(
+                "nothing resolves it: add a datasource directive (@rest, @graphql) or remove it"
+                    .into(),
+            )),
+            None => default_resolver(
+                rename.unwrap_or_else(|| name.clone()),
+                doc.types.get(return_type).is_some_and(|t| {
+                    matches!(
+                        t.kind,
+                        MergedKind::Interface { .. } | MergedKind::Union { .. }
+                    )
+                }),
+            ),
+        };
+    let resolver = if reqs.is_empty() {
+        resolver
+    } else {
+        guarded(Arc::new(reqs), resolver)
+    };
+    let resolver = catching(resolver, f.node.ty.node.nullable);
+
+    let mut field = Field::new(name, type_ref(&f.node.ty.node), move |ctx| resolver(ctx));
+    for a in &f.node.arguments {
+        field = field.argument(input_value(&a.node));
+    }
+    if let Some(d) = &f.node.description {
+        field = field.description(d.node.clone());
+    }
+    if let Some(d) = f
+        .node
+        .directives
+        .iter()
+        .find(|d| d.node.name.node == "deprecated")
+    {
+        field = field.deprecation(Some(&deprecation_reason(&d.node)));
+    }
+    Ok(field)
+}
+
+/// Checks every requirement before the inner resolver runs.
+fn guarded(reqs: Arc<Vec<Requirement>>, inner: Resolver) -> Resolver {
+    Arc::new(move |ctx: ResolverContext<'_>| {
+        let verdict = match ctx.data::<RequestContext>() {
+            Ok(rc) => reqs.iter().try_for_each(|r| r.check(&rc.principal)),
+            Err(_) => Err(ApiError::Internal),
+        };
+        match verdict {
+            Ok(()) => inner(ctx),
+            Err(e) => FieldFuture::new(async move { Err::<Option<FieldValue>, _>(e.into()) }),
+        }
+    })
+}
+
+/// Marks an error already recorded (with its path) by [`catching`]; the HTTP
+/// layer drops it from the response.
+pub const PROPAGATED: &str = "__authgate_error_propagated__";
+
+/// async-graphql 7's dynamic executor drops a failed field from `data` and
+/// records its error without a `path`. This records the error with its path
+/// and answers `null` for a nullable field (GraphQL's rules); for a non-null
+/// field the error propagates (marked so it is not reported twice).
+fn catching(inner: Resolver, nullable: bool) -> Resolver {
+    Arc::new(move |rctx: ResolverContext<'_>| {
+        let c = rctx.ctx;
+        match inner(rctx) {
+            FieldFuture::Value(v) => FieldFuture::Value(v),
+            FieldFuture::Future(fut) => FieldFuture::Future(Box::pin(async move {
+                match fut.await {
+                    Ok(v) => Ok(v),
+                    Err(e) => {
+                        c.add_error(c.set_error_path(e.into_server_error(c.item.pos)));
+                        if nullable {
+                            Ok(None)
+                        } else {
+                            Err(async_graphql::Error::new(PROPAGATED))
+                        }
+                    }
+                }
+            })),
+        }
+    })
+}
+
+/// Reads `key` from the parent object (a JSON-like value).
+fn default_resolver(key: String, abstract_type: bool) -> Resolver {
+    Arc::new(move |ctx: ResolverContext<'_>| {
+        let value = match ctx.parent_value.as_value() {
+            Some(Value::Object(map)) => map.get(key.as_str()).cloned(),
+            _ => None,
+        };
+        FieldFuture::Value(value.map(|v| to_field_value(v, abstract_type)))
+    })
+}
+
+/// A JSON-like value as a field value; objects of an interface or union type
+/// carry their concrete type in `__typename`.
+pub fn to_field_value(v: Value, abstract_type: bool) -> FieldValue<'static> {
+    match v {
+        Value::List(items) if abstract_type => {
+            FieldValue::list(items.into_iter().map(|i| to_field_value(i, true)))
+        }
+        Value::Object(ref map) if abstract_type => {
+            let ty = match map.get("__typename") {
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            };
+            match ty {
+                Some(t) => FieldValue::value(v).with_type(t),
+                None => FieldValue::value(v),
+            }
+        }
+        other => FieldValue::value(other),
+    }
+}

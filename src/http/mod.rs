@@ -1,0 +1,188 @@
+//! The HTTP surface: `/graphql`, `/healthz`, `/readyz`, and the layers every
+//! request passes (request id, trace span, CORS).
+
+mod graphql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Principal;
+use crate::config::Settings;
+use crate::graphql::BuiltSchema;
+
+/// Turns a bearer token into a principal (the request guard).
+#[async_trait]
+pub trait Authenticate: Send + Sync + 'static {
+    async fn authenticate(&self, token: &str) -> Principal;
+}
+
+/// One readiness check of `/readyz`.
+#[async_trait]
+pub trait ReadinessCheck: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// `(ready, details)`; details are safe to show (no secrets).
+    async fn check(&self) -> (bool, serde_json::Value);
+}
+
+/// What handlers share.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    /// Swapped whole on reload; a request keeps the schema it started with.
+    pub schema: ArcSwap<BuiltSchema>,
+    pub authenticator: Arc<dyn Authenticate>,
+    pub readiness: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+/// The request id of a request (taken from `x-request-id` when sane, else generated).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn sane_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')))
+    .then(|| s.to_owned())
+}
+
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
+        req.extensions_mut().insert(RequestId(id.clone()));
+        let mut resp = next.run(req).await;
+        resp.headers_mut().insert(X_REQUEST_ID.clone(), v);
+        resp
+    } else {
+        next.run(req).await
+    }
+}
+
+/// The router, for `Application` and for in-process tests.
+pub fn router(state: Arc<AppState>) -> Router {
+    let s = &state.settings;
+    let path = s.graphql.path.clone();
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request| {
+            let id = req
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.0.as_str())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        })
+        .on_request(())
+        .on_failure(());
+    Router::new()
+        .route(&path, get(graphql::graphql).post(graphql::graphql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(cors(s))
+        .layer(trace)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+fn cors(s: &Settings) -> CorsLayer {
+    let c = &s.server.cors;
+    let origins: Vec<HeaderValue> = c
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let mut headers: Vec<HeaderName> = vec![
+        http::header::CONTENT_TYPE,
+        http::header::AUTHORIZATION,
+        http::header::ACCEPT,
+        X_REQUEST_ID.clone(),
+    ];
+    headers.extend(
+        s.server
+            .csrf
+            .required_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+    );
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(headers)
+        .expose_headers([X_REQUEST_ID.clone()])
+        .allow_credentials(c.allow_credentials)
+        .max_age(c.max_age)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "not found", "hint": "the GraphQL endpoint is /graphql"})),
+    )
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let mut ready = true;
+    let mut checks = serde_json::Map::new();
+    for c in &state.readiness {
+        let (ok, details) = match tokio::time::timeout(Duration::from_secs(2), c.check()).await {
+            Ok(r) => r,
+            Err(_) => (false, json!({"error": "check timed out"})),
+        };
+        ready &= ok;
+        checks.insert(
+            c.name().to_owned(),
+            json!({"ready": ok, "details": details}),
+        );
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"status": if ready {"ready"} else {"not ready"}, "checks": checks})),
+    )
+}
+
+/// GraphiQL for browsers (assets from a CDN: it needs a network to render).
+fn graphiql(endpoint: &str) -> Html<String> {
+    let endpoint = serde_json::to_string(endpoint).unwrap_or_else(|_| "\"/graphql\"".into());
+    Html(format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>authgate — GraphiQL</title>
+<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
+<body style="margin:0"><div id="graphiql" style="height:100vh">Loading GraphiQL… (it needs network access to its CDN; use curl or Postman offline)</div>
+<script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+<script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+<script crossorigin src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+<script>
+const fetcher = GraphiQL.createFetcher({{ url: {endpoint}, headers: {{ "apollo-require-preflight": "true" }} }});
+ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(GraphiQL, {{ fetcher }}));
+</script></body></html>"#
+    ))
+}

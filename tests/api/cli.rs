@@ -1,0 +1,148 @@
+//! The `authgate` command: serve, print-schema, check-config, and the
+//! configuration errors a newcomer makes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn authgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_authgate"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AUTHGATE__") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[test]
+fn print_schema_prints_the_composed_sdl() {
+    let out = authgate().arg("print-schema").output().unwrap();
+    assert!(out.status.success());
+    let sdl = String::from_utf8(out.stdout).unwrap();
+    assert!(sdl.contains("type Mutation"), "{sdl}");
+    assert!(
+        sdl.contains("login(input: LoginInput!): AuthPayload"),
+        "{sdl}"
+    );
+}
+
+#[test]
+fn check_config_redacts_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:4999\"\n").unwrap();
+    let out = authgate()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("listen = \"127.0.0.1:4999\""), "{printed}");
+}
+
+#[test]
+fn a_typo_in_a_config_file_is_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = authgate()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("server.lisen"), "{err}");
+    assert!(err.contains("unknown key"), "{err}");
+}
+
+#[test]
+fn a_bad_env_value_stops_start_up_naming_the_variable() {
+    let out = authgate()
+        .env("AUTHGATE__SERVER__REQUEST_TIMEOUT", "soon")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("AUTHGATE__SERVER__REQUEST_TIMEOUT"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn validation_errors_are_one_line_each() {
+    let out = authgate()
+        .env("AUTHGATE__SERVER__BODY_LIMIT", "10")
+        .env("AUTHGATE__GRAPHQL__PATH", "graphql")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].contains("server.body_limit") && lines[0].contains("AUTHGATE__SERVER__BODY_LIMIT")
+    );
+    assert!(lines[1].contains("graphql.path"));
+}
+
+#[test]
+fn a_missing_config_file_is_reported() {
+    let out = authgate()
+        .args(["check-config", "--config", "/nonexistent/authgate.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+#[tokio::test]
+async fn serve_logs_its_address_answers_and_stops_on_sigterm() {
+    let mut child = authgate()
+        .env("AUTHGATE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("AUTHGATE__TELEMETRY__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.ok()?;
+            let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+            if let Some(a) = v["address"].as_str() {
+                return Some(a.to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+    .expect("the start-up log names the bound address");
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&serde_json::json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["__typename"], "Query");
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,151 @@
+//! `spawn_app()` and a small GraphQL client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use authgate::auth::{Principal, Rejection, User};
+use authgate::config::{Secret, Settings};
+use authgate::http::Authenticate;
+use authgate::{Application, ApplicationBuilder, ShutdownHandle};
+use serde_json::{json, Value};
+
+/// Settings for tests: the defaults, on port 0.
+pub fn test_settings() -> Settings {
+    let mut s = Settings::load_from(None, Vec::new()).expect("default settings load");
+    s.server.listen = "127.0.0.1:0".parse().unwrap();
+    s
+}
+
+/// A guard double: fixed tokens → principals.
+#[derive(Default)]
+pub struct StaticTokens(pub HashMap<String, Principal>);
+
+#[async_trait]
+impl Authenticate for StaticTokens {
+    async fn authenticate(&self, token: &str) -> Principal {
+        self.0
+            .get(token)
+            .cloned()
+            .unwrap_or(Principal::rejected(Rejection::Invalid))
+    }
+}
+
+pub fn user(sub: &str, permissions: &[&str], roles: &[&str]) -> Principal {
+    Principal::User(Arc::new(User {
+        subject: sub.into(),
+        scopes: vec!["openid".into(), "profile".into()],
+        permissions: permissions.iter().map(|s| s.to_string()).collect(),
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+        claims: serde_json::from_value(json!({"sub": sub, "email": "ada@example.com"})).unwrap(),
+        expires_at: 4_102_444_800,
+        token_id: format!("id-{sub}"),
+        token: Secret::new(format!("token-{sub}")),
+    }))
+}
+
+/// Tokens every test app knows: `admin`, `user`, `expired`.
+pub fn static_tokens() -> Arc<StaticTokens> {
+    let mut m = HashMap::new();
+    m.insert(
+        "admin".to_owned(),
+        user(
+            "auth0|admin",
+            &["create:invitations", "read:orders"],
+            &["admin"],
+        ),
+    );
+    m.insert(
+        "user".to_owned(),
+        user("auth0|user", &["read:orders"], &["user"]),
+    );
+    m.insert(
+        "expired".to_owned(),
+        Principal::rejected(Rejection::Expired),
+    );
+    m.insert(
+        "revoked".to_owned(),
+        Principal::rejected(Rejection::Revoked),
+    );
+    m.insert(
+        "nokeys".to_owned(),
+        Principal::rejected(Rejection::KeysUnavailable),
+    );
+    Arc::new(StaticTokens(m))
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// The response of a GraphQL call.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Gql {
+    /// `errors[i].extensions.code`
+    pub fn code(&self, i: usize) -> &str {
+        self.body["errors"][i]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("")
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Application::builder(test_settings())).await
+}
+
+pub async fn spawn_with(builder: ApplicationBuilder) -> TestApp {
+    let app = builder
+        .authenticator(static_tokens())
+        .build()
+        .await
+        .expect("the app builds");
+    let addr = app.local_addr();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        shutdown,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST a query as JSON, with an optional bearer token.
+    pub async fn gql(&self, query: &str, vars: Value, token: Option<&str>) -> Gql {
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({"query": query, "variables": vars}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn read(resp: reqwest::Response) -> Gql {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Gql {
+            status,
+            headers,
+            body,
+        }
+    }
+}

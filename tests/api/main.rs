@@ -1,0 +1,8 @@
+//! authgate's integration tests: one binary, a module per capability.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod helpers;
+mod http_contract;
+mod schema;
