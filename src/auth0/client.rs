@@ -56,18 +56,38 @@ pub(crate) fn record(answer: &Answer, code: Option<&str>) {
     }
 }
 
+/// Logs a failed call: status and Auth0 error code only, never the body.
+/// Caller mistakes at debug; configuration and availability problems at warn.
+fn log_failure(answer: &Answer, code: Option<&str>, err: &ProviderError) {
+    let status = answer.status.as_u16();
+    let code = code.unwrap_or("");
+    match err {
+        ProviderError::Misconfigured { .. }
+        | ProviderError::Unavailable { .. }
+        | ProviderError::RateLimited { .. } => {
+            tracing::warn!(
+                status,
+                error_code = code,
+                kind = err.kind(),
+                "Auth0 call failed"
+            )
+        }
+        _ => tracing::debug!(
+            status,
+            error_code = code,
+            kind = err.kind(),
+            "Auth0 call failed"
+        ),
+    }
+}
+
 /// Parses the token endpoint's answer.
 pub(crate) fn token_set(answer: &Answer, call: Call) -> Result<TokenSet, ProviderError> {
     if !answer.status.is_success() {
         let err = map_auth_error(call, answer.status, &answer.headers, &answer.body);
         let code = super::error::ErrorBody::parse(&answer.body).and_then(|b| b.code);
         record(answer, code.as_deref());
-        tracing::info!(
-            status = answer.status.as_u16(),
-            error_code = code.as_deref().unwrap_or(""),
-            kind = err.kind(),
-            "token request failed"
-        );
+        log_failure(answer, code.as_deref(), &err);
         return Err(err);
     }
     record(answer, None);
@@ -182,12 +202,7 @@ impl Auth0Client {
         let code = super::error::ErrorBody::parse(&answer.body).and_then(|b| b.code);
         record(answer, code.as_deref());
         let err = map_auth_error(call, answer.status, &answer.headers, &answer.body);
-        tracing::info!(
-            status = answer.status.as_u16(),
-            error_code = code.as_deref().unwrap_or(""),
-            kind = err.kind(),
-            "Auth0 call failed"
-        );
+        log_failure(answer, code.as_deref(), &err);
         err
     }
 

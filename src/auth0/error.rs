@@ -50,7 +50,8 @@ pub enum ProviderError {
     BadRequest { code: String, description: String },
 
     /// Brute-force protection or suspicious-IP throttling blocked this login
-    /// (`too_many_attempts`). Usually lifted by the user (email) or an admin.
+    /// (`too_many_attempts`). Usually lifted by the user (email) or an admin;
+    /// `retry_after` only when Auth0 sends `Retry-After`.
     #[error("too many failed attempts; login blocked")]
     TooManyAttempts { retry_after: Option<Duration> },
 
@@ -262,13 +263,15 @@ pub(crate) enum Call {
 
 /// `retry_after` from `x-ratelimit-reset` (UNIX epoch seconds; small values are
 /// taken as a delta) or `Retry-After` (seconds).
+fn header_secs(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
+    let header = |name: &str| header_secs(headers, name);
     if let Some(reset) = header("x-ratelimit-reset") {
         // Epoch seconds are ~1.7e9; anything below 1e9 cannot be an epoch.
         if reset < 1_000_000_000 {
@@ -304,8 +307,10 @@ pub(crate) fn map_auth_error(
         return ProviderError::InvalidAccessToken;
     }
     if code == "too_many_attempts" {
+        // `x-ratelimit-reset` here describes the endpoint's rate-limit bucket, not
+        // the block (lifted by the user or an admin): only `Retry-After` counts.
         return ProviderError::TooManyAttempts {
-            retry_after: retry_after(headers),
+            retry_after: header_secs(headers, "retry-after").map(Duration::from_secs),
         };
     }
     if status == StatusCode::TOO_MANY_REQUESTS || code == "too_many_requests" {

@@ -306,11 +306,15 @@ impl ManagementClient {
             let err = map_management_error(answer.status, &answer.headers, &answer.body);
             let code = super::error::ErrorBody::parse(&answer.body).and_then(|b| b.code);
             record(&answer, code.as_deref());
-            tracing::info!(
-                status = answer.status.as_u16(),
-                error_code = code.as_deref().unwrap_or(""),
-                "Management API call failed"
-            );
+            let (status, code) = (answer.status.as_u16(), code.as_deref().unwrap_or(""));
+            match err {
+                ManagementError::Conflict { .. }
+                | ManagementError::NotFound { .. }
+                | ManagementError::BadRequest(_) => {
+                    tracing::debug!(status, error_code = code, "Management API call failed")
+                }
+                _ => tracing::warn!(status, error_code = code, "Management API call failed"),
+            }
             return Err(err);
         }
     }

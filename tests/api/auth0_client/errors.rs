@@ -151,7 +151,13 @@ async fn brute_force_and_suspicious_ip_blocks_are_too_many_attempts() {
         "Your account has been blocked after multiple consecutive login attempts. We've sent you an email with instructions on how to unblock it.",
         "We have detected suspicious login behavior and further attempts will be blocked. Please contact the administrator.",
     ] {
-        let e = oauth(Call::Login, 429, "too_many_attempts", description).await;
+        let e = error_for(
+            Call::Login,
+            json_answer(429, json!({"error": "too_many_attempts", "error_description": description}))
+                // The endpoint's bucket, not the block: must not become retry_after.
+                .insert_header("x-ratelimit-reset", "1999999999"),
+        )
+        .await;
         assert!(
             matches!(e, ProviderError::TooManyAttempts { retry_after: None }),
             "{e:?}"
