@@ -4,6 +4,7 @@
 //! tools build the same [`Application`].
 
 pub mod auth;
+pub mod auth0;
 pub mod config;
 pub mod datasources;
 pub mod error;

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth0_client;
 mod cli;
 mod helpers;
 mod http_contract;

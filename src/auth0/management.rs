@@ -1,0 +1,556 @@
+//! The Management API v2 client: users, roles and password-change tickets.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tokio::sync::Mutex;
+use tracing::instrument;
+use url::Url;
+
+use super::client::{endpoint, record, token_set};
+use super::error::{management_token_error, map_management_error, Call};
+use super::http::{send, Answer};
+use super::{Auth0Settings, ManagementError};
+use crate::config::Secret;
+
+/// Everything but RFC 3986 unreserved characters is encoded in path segments
+/// (`auth0|abc` → `auth0%7Cabc`).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Page size used when paging through roles.
+const PAGE_SIZE: u32 = 100;
+/// Upper bound on pages fetched by one listing (100 × 100 roles).
+const MAX_PAGES: u32 = 100;
+
+/// A user as the Management API returns it (unknown fields kept in `other`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ManagementUser {
+    pub user_id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub nickname: Option<String>,
+    #[serde(default)]
+    pub picture: Option<String>,
+    #[serde(default)]
+    pub blocked: Option<bool>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub user_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub app_metadata: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A role (`rol_…`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A page of a user search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPage {
+    pub users: Vec<ManagementUser>,
+    pub total: u64,
+}
+
+/// `POST /api/v2/users`.
+#[derive(Debug, Clone)]
+pub struct CreateUser {
+    pub connection: String,
+    pub email: String,
+    /// For invitations: a random password nobody learns.
+    pub password: Secret,
+    pub email_verified: bool,
+    pub verify_email: bool,
+    pub name: Option<String>,
+    pub user_metadata: Option<Map<String, Value>>,
+    pub app_metadata: Option<Map<String, Value>>,
+}
+
+/// `POST /api/v2/tickets/password-change`. `result_url` and `client_id` are
+/// mutually exclusive (Auth0 rule).
+#[derive(Debug, Clone, Default)]
+pub struct TicketRequest {
+    pub user_id: String,
+    pub result_url: Option<Url>,
+    pub client_id: Option<String>,
+    /// Lifetime in seconds; 0 means Auth0's default (5 days).
+    pub ttl_sec: u64,
+    pub mark_email_as_verified: bool,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    token: Arc<Secret>,
+    valid_until: Instant,
+    generation: u64,
+}
+
+struct TokenCache {
+    current: RwLock<Option<CachedToken>>,
+    /// Held while fetching, so that concurrent callers wait for one fetch.
+    fetching: Mutex<u64>,
+}
+
+/// Management API v2 client with a cached, single-flight client-credentials token.
+/// Clones share the token cache.
+#[derive(Clone)]
+pub struct ManagementClient {
+    base: Url,
+    client_id: String,
+    client_secret: Secret,
+    audience: String,
+    margin: Duration,
+    timeout: Duration,
+    retries: u32,
+    http: reqwest::Client,
+    cache: Arc<TokenCache>,
+}
+
+impl std::fmt::Debug for ManagementClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagementClient")
+            .field("base", &self.base.as_str())
+            .field("client_id", &self.client_id)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+fn enc(segment: &str) -> String {
+    utf8_percent_encode(segment, SEGMENT).to_string()
+}
+
+fn unavailable(reason: String) -> ManagementError {
+    tracing::warn!(%reason, "Management API call failed");
+    ManagementError::Unavailable { reason }
+}
+
+fn parse<T: DeserializeOwned>(answer: &Answer, what: &str) -> Result<T, ManagementError> {
+    serde_json::from_slice(&answer.body).map_err(|_| {
+        ManagementError::unavailable(format!(
+            "unexpected {what} answer (HTTP {})",
+            answer.status.as_u16()
+        ))
+    })
+}
+
+impl ManagementClient {
+    /// A client for the tenant in `settings` (credentials from `settings.management`,
+    /// falling back to the main client's), sharing `http`.
+    pub fn new(settings: &Auth0Settings, http: reqwest::Client) -> Self {
+        let m = &settings.management;
+        Self {
+            base: settings.base_url(),
+            client_id: m
+                .client_id
+                .clone()
+                .unwrap_or_else(|| settings.client_id.clone()),
+            client_secret: m
+                .client_secret
+                .clone()
+                .unwrap_or_else(|| settings.client_secret.clone()),
+            audience: settings.management_audience(),
+            margin: m.token_refresh_margin,
+            timeout: settings.timeout,
+            retries: settings.retries,
+            http,
+            cache: Arc::new(TokenCache {
+                current: RwLock::new(None),
+                fetching: Mutex::new(0),
+            }),
+        }
+    }
+
+    fn cached(&self) -> Option<CachedToken> {
+        let guard = self.cache.current.read().ok()?;
+        guard
+            .as_ref()
+            .filter(|t| t.valid_until > Instant::now())
+            .cloned()
+    }
+
+    /// Drops the cached token if it is still the one that was rejected.
+    fn invalidate(&self, generation: u64) {
+        if let Ok(mut guard) = self.cache.current.write() {
+            if guard.as_ref().is_some_and(|t| t.generation == generation) {
+                *guard = None;
+            }
+        }
+    }
+
+    /// The cached token, or one fresh token fetched for all concurrent callers.
+    async fn token(&self) -> Result<CachedToken, ManagementError> {
+        if let Some(t) = self.cached() {
+            return Ok(t);
+        }
+        let mut generation = self.cache.fetching.lock().await;
+        // Another caller may have fetched while we waited.
+        if let Some(t) = self.cached() {
+            return Ok(t);
+        }
+        let tokens = self.fetch_token().await?;
+        *generation += 1;
+        let lifetime = Duration::from_secs(tokens.expires_in);
+        let usable = if lifetime > self.margin {
+            lifetime - self.margin
+        } else {
+            lifetime / 2
+        };
+        let cached = CachedToken {
+            token: Arc::new(tokens.access_token),
+            valid_until: Instant::now() + usable,
+            generation: *generation,
+        };
+        if let Ok(mut guard) = self.cache.current.write() {
+            *guard = Some(cached.clone());
+        }
+        Ok(cached)
+    }
+
+    #[instrument(
+        name = "auth0.oauth.token",
+        skip_all,
+        fields(grant = "client_credentials", status, error_code)
+    )]
+    async fn fetch_token(&self) -> Result<super::TokenSet, ManagementError> {
+        let url = endpoint(&self.base, "oauth/token").map_err(management_token_error)?;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose()),
+            ("audience", self.audience.as_str()),
+        ];
+        let answer = send(|| self.http.post(url.clone()).form(&form), self.timeout, 0)
+            .await
+            .map_err(unavailable)?;
+        token_set(&answer, Call::ClientCredentials).map_err(management_token_error)
+    }
+
+    /// Sends an authenticated request; on 401 drops the token and retries once
+    /// with a fresh one. GETs are also retried on 5xx/transport errors.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, ManagementError> {
+        let url =
+            endpoint(&self.base, path).map_err(|e| ManagementError::unavailable(e.to_string()))?;
+        let retries = if method == Method::GET {
+            self.retries
+        } else {
+            0
+        };
+        let mut renewed = false;
+        loop {
+            let token = self.token().await?;
+            let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.token.expose()))
+                .map_err(|_| ManagementError::unavailable("unusable Management token"))?;
+            bearer.set_sensitive(true);
+            let answer = send(
+                || {
+                    let mut r = self
+                        .http
+                        .request(method.clone(), url.clone())
+                        .header(AUTHORIZATION, bearer.clone());
+                    if !query.is_empty() {
+                        r = r.query(query);
+                    }
+                    if let Some(b) = body {
+                        r = r.json(b);
+                    }
+                    r
+                },
+                self.timeout,
+                retries,
+            )
+            .await
+            .map_err(unavailable)?;
+            if answer.status == StatusCode::UNAUTHORIZED {
+                self.invalidate(token.generation);
+                if !renewed {
+                    renewed = true;
+                    tracing::info!("Management token rejected; fetching a new one");
+                    continue;
+                }
+            }
+            if answer.status.is_success() {
+                record(&answer, None);
+                return Ok(answer);
+            }
+            let err = map_management_error(answer.status, &answer.headers, &answer.body);
+            let code = super::error::ErrorBody::parse(&answer.body).and_then(|b| b.code);
+            record(&answer, code.as_deref());
+            let (status, code) = (answer.status.as_u16(), code.as_deref().unwrap_or(""));
+            match err {
+                ManagementError::Conflict { .. }
+                | ManagementError::NotFound { .. }
+                | ManagementError::BadRequest(_) => {
+                    tracing::debug!(status, error_code = code, "Management API call failed")
+                }
+                _ => tracing::warn!(status, error_code = code, "Management API call failed"),
+            }
+            return Err(err);
+        }
+    }
+
+    /// `POST /api/v2/users` (201).
+    #[instrument(name = "auth0.mgmt.create_user", skip_all, fields(connection = %user.connection, status, error_code))]
+    pub async fn create_user(&self, user: &CreateUser) -> Result<ManagementUser, ManagementError> {
+        let mut body = Map::new();
+        body.insert("connection".into(), json!(user.connection));
+        body.insert("email".into(), json!(user.email));
+        body.insert("password".into(), json!(user.password.expose()));
+        body.insert("email_verified".into(), json!(user.email_verified));
+        body.insert("verify_email".into(), json!(user.verify_email));
+        if let Some(name) = &user.name {
+            body.insert("name".into(), json!(name));
+        }
+        if let Some(m) = &user.user_metadata {
+            body.insert("user_metadata".into(), Value::Object(m.clone()));
+        }
+        if let Some(m) = &user.app_metadata {
+            body.insert("app_metadata".into(), Value::Object(m.clone()));
+        }
+        let answer = self
+            .call(
+                Method::POST,
+                "api/v2/users",
+                &[],
+                Some(&Value::Object(body)),
+            )
+            .await?;
+        parse(&answer, "create user")
+    }
+
+    /// `GET /api/v2/users/{id}`.
+    #[instrument(name = "auth0.mgmt.get_user", skip_all, fields(user_id = %id, status, error_code))]
+    pub async fn get_user(&self, id: &str) -> Result<ManagementUser, ManagementError> {
+        let answer = self
+            .call(Method::GET, &format!("api/v2/users/{}", enc(id)), &[], None)
+            .await?;
+        parse(&answer, "get user")
+    }
+
+    /// `GET /api/v2/users-by-email` (exact, case-sensitive match; Auth0 stores
+    /// database emails lower-case).
+    #[instrument(
+        name = "auth0.mgmt.users_by_email",
+        skip_all,
+        fields(status, error_code)
+    )]
+    pub async fn users_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Vec<ManagementUser>, ManagementError> {
+        let answer = self
+            .call(
+                Method::GET,
+                "api/v2/users-by-email",
+                &[("email", email.to_owned())],
+                None,
+            )
+            .await?;
+        parse(&answer, "users-by-email")
+    }
+
+    /// `GET /api/v2/users?q=…` (Lucene query, search engine v3), one page.
+    #[instrument(
+        name = "auth0.mgmt.search_users",
+        skip_all,
+        fields(page, per_page, status, error_code)
+    )]
+    pub async fn search_users(
+        &self,
+        q: &str,
+        page: u32,
+        per_page: u32,
+    ) -> Result<UserPage, ManagementError> {
+        #[derive(Deserialize)]
+        struct Page {
+            users: Vec<ManagementUser>,
+            #[serde(default)]
+            total: Option<u64>,
+        }
+        let answer = self
+            .call(
+                Method::GET,
+                "api/v2/users",
+                &[
+                    ("q", q.to_owned()),
+                    ("search_engine", "v3".to_owned()),
+                    ("page", page.to_string()),
+                    ("per_page", per_page.to_string()),
+                    ("include_totals", "true".to_owned()),
+                ],
+                None,
+            )
+            .await?;
+        // With include_totals Auth0 answers an object; tolerate a bare array.
+        match serde_json::from_slice::<Value>(&answer.body) {
+            Ok(Value::Array(_)) => {
+                let users: Vec<ManagementUser> = parse(&answer, "user search")?;
+                let total = users.len() as u64;
+                Ok(UserPage { users, total })
+            }
+            _ => {
+                let p: Page = parse(&answer, "user search")?;
+                let total = p.total.unwrap_or(p.users.len() as u64);
+                Ok(UserPage {
+                    users: p.users,
+                    total,
+                })
+            }
+        }
+    }
+
+    /// Pages through a role listing (`roles` object with totals, or bare arrays).
+    async fn all_roles(
+        &self,
+        path: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<Role>, ManagementError> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum RolesPage {
+            Totals {
+                roles: Vec<Role>,
+                #[serde(default)]
+                total: Option<u64>,
+            },
+            Plain(Vec<Role>),
+        }
+        let mut roles = Vec::new();
+        for page in 0..MAX_PAGES {
+            let mut query: Vec<(&str, String)> = extra.to_vec();
+            query.push(("page", page.to_string()));
+            query.push(("per_page", PAGE_SIZE.to_string()));
+            query.push(("include_totals", "true".to_owned()));
+            let answer = self.call(Method::GET, path, &query, None).await?;
+            let (batch, total) = match parse::<RolesPage>(&answer, "roles")? {
+                RolesPage::Totals { roles, total } => (roles, total),
+                RolesPage::Plain(roles) => (roles, None),
+            };
+            let batch_len = batch.len();
+            roles.extend(batch);
+            let done = match total {
+                Some(total) => roles.len() as u64 >= total,
+                None => false,
+            };
+            if done || batch_len < PAGE_SIZE as usize {
+                return Ok(roles);
+            }
+        }
+        tracing::warn!(pages = MAX_PAGES, "role listing truncated");
+        Ok(roles)
+    }
+
+    /// `GET /api/v2/roles`, all pages, optionally filtered by name (case-insensitive, substring).
+    #[instrument(name = "auth0.mgmt.list_roles", skip_all, fields(status, error_code))]
+    pub async fn list_roles(
+        &self,
+        name_filter: Option<&str>,
+    ) -> Result<Vec<Role>, ManagementError> {
+        let extra: Vec<(&str, String)> = name_filter
+            .filter(|f| !f.is_empty())
+            .map(|f| vec![("name_filter", f.to_owned())])
+            .unwrap_or_default();
+        self.all_roles("api/v2/roles", &extra).await
+    }
+
+    /// `POST /api/v2/users/{id}/roles` (204).
+    #[instrument(name = "auth0.mgmt.assign_roles", skip_all, fields(user_id = %user_id, count = role_ids.len(), status, error_code))]
+    pub async fn assign_roles(
+        &self,
+        user_id: &str,
+        role_ids: &[String],
+    ) -> Result<(), ManagementError> {
+        if role_ids.is_empty() {
+            return Ok(());
+        }
+        self.call(
+            Method::POST,
+            &format!("api/v2/users/{}/roles", enc(user_id)),
+            &[],
+            Some(&json!({ "roles": role_ids })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /api/v2/users/{id}/roles`, all pages.
+    #[instrument(name = "auth0.mgmt.user_roles", skip_all, fields(user_id = %user_id, status, error_code))]
+    pub async fn user_roles(&self, user_id: &str) -> Result<Vec<Role>, ManagementError> {
+        self.all_roles(&format!("api/v2/users/{}/roles", enc(user_id)), &[])
+            .await
+    }
+
+    /// `POST /api/v2/tickets/password-change` (201) → the ticket URL (ends with `#`;
+    /// append UI hints such as `type=invite` after it).
+    #[instrument(name = "auth0.mgmt.password_change_ticket", skip_all, fields(user_id = %req.user_id, status, error_code))]
+    pub async fn create_password_change_ticket(
+        &self,
+        req: &TicketRequest,
+    ) -> Result<Url, ManagementError> {
+        if req.result_url.is_some() && req.client_id.is_some() {
+            return Err(ManagementError::BadRequest(
+                "result_url and client_id are mutually exclusive".to_owned(),
+            ));
+        }
+        let mut body = Map::new();
+        body.insert("user_id".into(), json!(req.user_id));
+        if let Some(u) = &req.result_url {
+            body.insert("result_url".into(), json!(u.as_str()));
+        }
+        if let Some(c) = &req.client_id {
+            body.insert("client_id".into(), json!(c));
+        }
+        if req.ttl_sec > 0 {
+            body.insert("ttl_sec".into(), json!(req.ttl_sec));
+        }
+        body.insert(
+            "mark_email_as_verified".into(),
+            json!(req.mark_email_as_verified),
+        );
+        let answer = self
+            .call(
+                Method::POST,
+                "api/v2/tickets/password-change",
+                &[],
+                Some(&Value::Object(body)),
+            )
+            .await?;
+        #[derive(Deserialize)]
+        struct Ticket {
+            ticket: String,
+        }
+        let t: Ticket = parse(&answer, "password-change ticket")?;
+        Url::parse(&t.ticket)
+            .map_err(|_| ManagementError::unavailable("password-change ticket is not a valid URL"))
+    }
+}
