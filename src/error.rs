@@ -58,6 +58,8 @@ pub enum ApiError {
     Unauthenticated(Option<Rejection>),
     /// The refresh token is unknown, revoked, reused or expired: log in again.
     RefreshTokenInvalid,
+    /// No refresh token was sent (no argument, no cookie): log in.
+    RefreshTokenMissing,
     /// Authenticated, but without the grant the field requires.
     Forbidden(String),
     /// The input is wrong; `field` names the argument when known.
@@ -107,6 +109,10 @@ impl ApiError {
             ApiError::RefreshTokenInvalid => {
                 "the refresh token is invalid or expired; log in again".to_owned()
             }
+            ApiError::RefreshTokenMissing => {
+                "no refresh token: pass `refreshToken`, or log in first (cookie custody)"
+                    .to_owned()
+            }
             ApiError::Forbidden(m) => m.clone(),
             ApiError::BadUserInput { message, .. } => message.clone(),
             ApiError::InvalidCredentials => "wrong email or password".to_owned(),
@@ -126,7 +132,9 @@ impl ApiError {
             ApiError::Unauthenticated(Some(Rejection::KeysUnavailable)) => {
                 Code::UpstreamUnavailable
             }
-            ApiError::Unauthenticated(_) | ApiError::RefreshTokenInvalid => Code::Unauthenticated,
+            ApiError::Unauthenticated(_)
+            | ApiError::RefreshTokenInvalid
+            | ApiError::RefreshTokenMissing => Code::Unauthenticated,
             ApiError::Forbidden(_) => Code::Forbidden,
             ApiError::BadUserInput { .. } => Code::BadUserInput,
             ApiError::InvalidCredentials => Code::InvalidCredentials,
@@ -169,6 +177,7 @@ impl ApiError {
                 ext.set("reason", r.map_or("TOKEN_MISSING", Rejection::reason));
             }
             ApiError::RefreshTokenInvalid => ext.set("reason", "REFRESH_TOKEN_INVALID"),
+            ApiError::RefreshTokenMissing => ext.set("reason", "REFRESH_TOKEN_MISSING"),
             ApiError::BadUserInput {
                 field, extensions, ..
             } => {

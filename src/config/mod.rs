@@ -32,6 +32,30 @@ pub struct Settings {
     pub server: ServerSettings,
     pub graphql: GraphqlSettings,
     pub telemetry: TelemetrySettings,
+    /// Which identity provider the gateway talks to.
+    pub identity: IdentitySettings,
+    /// The Auth0 tenant and application (also used, re-pointed, for the emulator).
+    pub auth0: crate::auth0::Auth0Settings,
+    /// The embedded Auth0 emulator (development and tests only).
+    pub emulator: crate::emulator::EmulatorSettings,
+    /// Token custody and sign-up behaviour.
+    pub session: crate::session::SessionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    /// `emulator` (started in-process; the default) or `auth0`.
+    pub provider: ProviderKind,
+    /// Where the in-process emulator listens (port 0 picks one).
+    pub emulator_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Emulator,
+    Auth0,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -294,6 +318,26 @@ impl Settings {
                 ));
             }
         }
+        match self.identity.provider {
+            ProviderKind::Emulator if self.environment == Environment::Production => {
+                issues.push(ConfigIssue::new(
+                    "identity.provider",
+                    "the emulator is for development and tests; production needs `auth0`",
+                ))
+            }
+            ProviderKind::Auth0 => {
+                if let Err(errs) = self.auth0.validate() {
+                    issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+                }
+            }
+            ProviderKind::Emulator => {}
+        }
+        issues.extend(
+            self.session
+                .validate()
+                .into_iter()
+                .map(|(k, m)| ConfigIssue::new(k, m)),
+        );
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter) {
             issues.push(ConfigIssue::new(
                 "telemetry.filter",

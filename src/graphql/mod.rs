@@ -9,7 +9,7 @@ pub mod schema;
 use std::net::IpAddr;
 use std::time::Instant;
 
-pub use builtin::{builtin_bindings, viewer_value};
+pub use builtin::{builtin_bindings, rfc3339, viewer_value};
 pub use schema::{
     build, read_sources, Bindings, BuiltSchema, DirectiveResolverFactory, FieldSite, Resolver,
     SchemaError, SdlSource,

@@ -19,7 +19,7 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, Rejection};
 use crate::config::Settings;
 use crate::graphql::BuiltSchema;
 
@@ -27,6 +27,20 @@ use crate::graphql::BuiltSchema;
 #[async_trait]
 pub trait Authenticate: Send + Sync + 'static {
     async fn authenticate(&self, token: &str) -> Principal;
+
+    /// Verifies an ID token (signature, `iss`, `aud` = the client id, `exp`)
+    /// and returns its claims. The default refuses every token.
+    async fn verify_id_token(
+        &self,
+        _token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
+        Err(Rejection::Invalid)
+    }
+
+    /// Readiness of the key set (`/readyz`): `(ready, details)`.
+    fn key_status(&self) -> (bool, serde_json::Value) {
+        (true, serde_json::Value::Null)
+    }
 }
 
 /// One readiness check of `/readyz`.

@@ -1,0 +1,650 @@
+//! The built-in auth mutations: `signup`, `login`, `refreshToken`, `logout`,
+//! `requestPasswordReset`, and `me`'s profile fields.
+//!
+//! The browser never talks to Auth0: these resolvers call the identity
+//! provider as a confidential client, verify what it issues (access token and
+//! ID token), keep the refresh token in an HttpOnly cookie when configured,
+//! and write an audit event for every attempt.
+
+mod input;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::{Name, Value};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use input::{Email, Password};
+
+use crate::auth::{Principal, User};
+use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
+use crate::config::Secret;
+use crate::error::ApiError;
+use crate::graphql::{viewer_value, Bindings, RequestContext};
+use crate::http::Authenticate;
+use crate::store::Store;
+
+/// Where the refresh token lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Custody {
+    /// In the mutation payload; the client stores it.
+    Body,
+    /// In an `HttpOnly; Secure; SameSite=Strict` cookie; never in the body.
+    Cookie,
+}
+
+/// How audit events name the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditEmail {
+    /// `a***@example.com`
+    Mask,
+    /// hex SHA-256 of the lower-cased address (joinable, not readable)
+    Hash,
+}
+
+/// `[session]`: how tokens reach the client, and sign-up behaviour.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    pub custody: Custody,
+    /// Name of the refresh-token cookie (cookie custody).
+    pub cookie_name: String,
+    /// `Secure` on the cookie. Browsers accept Secure cookies on http://localhost.
+    pub cookie_secure: bool,
+    /// Lifetime of the refresh-token cookie.
+    #[serde(with = "humantime_serde")]
+    pub cookie_max_age: Duration,
+    /// Also accept the access token from this cookie (empty: header only).
+    pub access_token_cookie: String,
+    /// Log the user in right after sign-up and return tokens.
+    pub login_after_signup: bool,
+    /// Answer a taken email exactly like a successful sign-up awaiting
+    /// verification (needs `login_after_signup = false`).
+    pub enumeration_safe_signup: bool,
+    /// Longest password accepted, in characters (Auth0 accepts at least 128).
+    pub max_password_chars: usize,
+    pub audit_email: AuditEmail,
+    /// How long `/userinfo` answers are reused for `me`'s profile fields.
+    #[serde(with = "humantime_serde")]
+    pub userinfo_cache_ttl: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            custody: Custody::Body,
+            cookie_name: "authgate_refresh".into(),
+            cookie_secure: true,
+            cookie_max_age: Duration::from_secs(30 * 86_400),
+            access_token_cookie: String::new(),
+            login_after_signup: true,
+            enumeration_safe_signup: false,
+            max_password_chars: 1024,
+            audit_email: AuditEmail::Mask,
+            userinfo_cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl SessionSettings {
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        if self.enumeration_safe_signup && self.login_after_signup {
+            v.push((
+                "session.enumeration_safe_signup".into(),
+                "needs session.login_after_signup = false (tokens would reveal which sign-ups were real)".into(),
+            ));
+        }
+        if self.cookie_name.is_empty()
+            || !self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            v.push((
+                "session.cookie_name".into(),
+                "must be letters, digits, `_` or `-`".into(),
+            ));
+        }
+        if self.max_password_chars < 128 {
+            v.push((
+                "session.max_password_chars".into(),
+                "must be at least 128".into(),
+            ));
+        }
+        v
+    }
+}
+
+/// What the session resolvers need.
+pub struct SessionService {
+    pub settings: SessionSettings,
+    pub provider: Arc<dyn IdentityProvider>,
+    pub guard: Arc<dyn Authenticate>,
+    pub store: Arc<dyn Store>,
+    /// `Path` of the cookie: the GraphQL endpoint.
+    pub cookie_path: String,
+    userinfo: moka::future::Cache<String, Arc<serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl SessionService {
+    pub fn new(
+        settings: SessionSettings,
+        provider: Arc<dyn IdentityProvider>,
+        guard: Arc<dyn Authenticate>,
+        store: Arc<dyn Store>,
+        cookie_path: String,
+    ) -> Self {
+        let userinfo = moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(settings.userinfo_cache_ttl.max(Duration::from_millis(1)))
+            .build();
+        Self {
+            settings,
+            provider,
+            guard,
+            store,
+            cookie_path,
+            userinfo,
+        }
+    }
+
+    fn audit_user(&self, email: &str) -> String {
+        match self.settings.audit_email {
+            AuditEmail::Mask => mask_email(email),
+            AuditEmail::Hash => hex::encode(Sha256::digest(email.to_lowercase().as_bytes())),
+        }
+    }
+
+    fn cookie(&self, value: &str, max_age: Duration) -> String {
+        let mut c = format!(
+            "{}={value}; HttpOnly; SameSite=Strict; Path={}; Max-Age={}",
+            self.settings.cookie_name,
+            self.cookie_path,
+            max_age.as_secs()
+        );
+        if self.settings.cookie_secure {
+            c.push_str("; Secure");
+        }
+        c
+    }
+
+    /// Verifies the tokens the provider issued and builds the payload.
+    async fn auth_payload(
+        &self,
+        ctx: &ResolverContext<'_>,
+        tokens: TokenSet,
+        previous_refresh: Option<&Secret>,
+    ) -> Result<Value, ApiError> {
+        let principal = self.guard.authenticate(tokens.access_token.expose()).await;
+        let Principal::User(user) = principal else {
+            tracing::error!(
+                rejection = ?principal,
+                "the identity provider issued an access token authgate cannot verify: check auth0.audience and the guard's issuer/JWKS (an opaque token means no audience was sent)"
+            );
+            return Err(ApiError::Internal);
+        };
+        let profile = match &tokens.id_token {
+            Some(id) => match self.guard.verify_id_token(id.expose()).await {
+                Ok(claims) => Some(claims),
+                Err(why) => {
+                    tracing::error!(rejection = ?why, "the ID token failed verification");
+                    return Err(ApiError::Internal);
+                }
+            },
+            None => None,
+        };
+        let refresh = tokens.refresh_token.as_ref().or(previous_refresh);
+        let refresh_value = match (self.settings.custody, refresh) {
+            (Custody::Cookie, Some(rt)) => {
+                ctx.append_http_header(
+                    "set-cookie",
+                    self.cookie(rt.expose(), self.settings.cookie_max_age),
+                );
+                Value::Null
+            }
+            (Custody::Body, Some(rt)) => Value::String(rt.expose().to_owned()),
+            (_, None) => Value::Null,
+        };
+        let opt = |s: &Option<Secret>| {
+            s.as_ref()
+                .map_or(Value::Null, |v| Value::String(v.expose().to_owned()))
+        };
+        Ok(object([
+            ("accessToken", Value::String(tokens.access_token.expose().to_owned())),
+            ("tokenType", Value::String(tokens.token_type.clone())),
+            ("expiresIn", Value::from(tokens.expires_in)),
+            (
+                "expiresAt",
+                Value::String(crate::graphql::rfc3339(user.expires_at)),
+            ),
+            (
+                "scope",
+                tokens.scope.clone().map_or(Value::Null, Value::String),
+            ),
+            ("idToken", opt(&tokens.id_token)),
+            ("refreshToken", refresh_value),
+            ("user", viewer_value(&user, profile.as_ref())),
+        ]))
+    }
+
+    fn clear_cookie(&self, ctx: &ResolverContext<'_>) {
+        if self.settings.custody == Custody::Cookie {
+            ctx.append_http_header("set-cookie", self.cookie("", Duration::ZERO));
+        }
+    }
+
+    /// The refresh token: the argument, else (cookie custody) the cookie.
+    fn refresh_token(&self, ctx: &ResolverContext<'_>, rc: &RequestContext) -> Option<Secret> {
+        let arg = ctx
+            .args
+            .get("refreshToken")
+            .and_then(|v| v.string().ok().map(str::to_owned))
+            .filter(|s| !s.is_empty());
+        match arg {
+            Some(a) => Some(Secret::new(a)),
+            None if self.settings.custody == Custody::Cookie => rc
+                .meta
+                .cookie(&self.settings.cookie_name)
+                .filter(|c| !c.is_empty())
+                .cloned(),
+            None => None,
+        }
+    }
+
+    async fn login(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let input = ctx
+            .args
+            .try_get("input")
+            .and_then(|v| v.object())
+            .map_err(|_| ApiError::bad_input("`input` is required"))?;
+        let email = Email::parse_arg(input.get("email"), "input.email")?;
+        let password =
+            Password::parse_arg(input.get("password"), "input.password", self.settings.max_password_chars)?;
+        let call = call_context(rc);
+        let user = self.audit_user(email.as_str());
+        match self
+            .provider
+            .password_login(email.as_str(), password.secret(), &call)
+            .await
+        {
+            Ok(tokens) => {
+                let payload = self.auth_payload(ctx, tokens, None).await;
+                audit("login", &user, rc, if payload.is_ok() { "success" } else { "error" }, None);
+                payload
+            }
+            Err(e) => {
+                let api = map_provider_error(&e);
+                audit("login", &user, rc, "failure", Some(e.kind()));
+                Err(api)
+            }
+        }
+    }
+
+    async fn signup(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let input = ctx
+            .args
+            .try_get("input")
+            .and_then(|v| v.object())
+            .map_err(|_| ApiError::bad_input("`input` is required"))?;
+        let email = Email::parse_arg(input.get("email"), "input.email")?;
+        let password =
+            Password::parse_arg(input.get("password"), "input.password", self.settings.max_password_chars)?;
+        let text = |k: &str| -> Result<Option<String>, ApiError> {
+            input::optional_text(input.get(k), &format!("input.{k}"), 300)
+        };
+        let mut req = SignupRequest::new(email.as_str(), password.secret().clone());
+        req.username = text("username")?;
+        req.name = text("name")?;
+        req.given_name = text("givenName")?;
+        req.family_name = text("familyName")?;
+        req.nickname = text("nickname")?;
+        req.user_metadata = input::metadata(input.get("metadata"))?;
+        let call = call_context(rc);
+        let user = self.audit_user(email.as_str());
+        let created = match self.provider.signup(&req, &call).await {
+            Ok(c) => c,
+            Err(ProviderError::UserExists) if self.settings.enumeration_safe_signup => {
+                audit("signup", &user, rc, "exists-hidden", Some("user_exists"));
+                return Ok(object([
+                    ("userId", Value::String(fake_user_id(email.as_str()))),
+                    ("email", Value::String(email.as_str().to_owned())),
+                    ("emailVerified", Value::Boolean(false)),
+                    ("auth", Value::Null),
+                ]));
+            }
+            Err(e) => {
+                audit("signup", &user, rc, "failure", Some(e.kind()));
+                return Err(map_provider_error(&e));
+            }
+        };
+        audit("signup", &user, rc, "success", None);
+        let auth = if self.settings.login_after_signup {
+            match self
+                .provider
+                .password_login(email.as_str(), password.secret(), &call)
+                .await
+            {
+                Ok(tokens) => {
+                    audit("login", &user, rc, "success", None);
+                    self.auth_payload(ctx, tokens, None).await?
+                }
+                Err(e) => {
+                    // e.g. a rule that requires a verified email: the account exists
+                    tracing::warn!(error = e.kind(), "login right after sign-up failed");
+                    Value::Null
+                }
+            }
+        } else {
+            Value::Null
+        };
+        Ok(object([
+            ("userId", Value::String(created.user_id)),
+            ("email", Value::String(created.email)),
+            ("emailVerified", Value::Boolean(created.email_verified)),
+            ("auth", auth),
+        ]))
+    }
+
+    async fn refresh(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let Some(rt) = self.refresh_token(ctx, rc) else {
+            return Err(ApiError::RefreshTokenMissing);
+        };
+        let call = call_context(rc);
+        match self.provider.refresh(&rt, &call).await {
+            Ok(tokens) => {
+                let payload = self.auth_payload(ctx, tokens, Some(&rt)).await;
+                audit("refresh", "-", rc, if payload.is_ok() { "success" } else { "error" }, None);
+                payload
+            }
+            Err(e) => {
+                if matches!(e, ProviderError::InvalidRefreshToken) {
+                    self.clear_cookie(ctx);
+                }
+                audit("refresh", "-", rc, "failure", Some(e.kind()));
+                Err(map_provider_error(&e))
+            }
+        }
+    }
+
+    async fn logout(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        // the access token presented: denylisted until it expires
+        if let Principal::User(u) = &rc.principal {
+            let ttl = Duration::from_secs(u.expires_at.saturating_sub(now_secs()) + 60);
+            if let Err(e) = self.store.revoke(&u.token_id, ttl).await {
+                tracing::error!(error = %e, "could not put the access token on the revocation list");
+                return Err(ApiError::unavailable(
+                    "logout could not be recorded; retry",
+                ));
+            }
+        }
+        let rt = self.refresh_token(ctx, rc);
+        self.clear_cookie(ctx);
+        if let Some(rt) = rt {
+            let call = call_context(rc);
+            if let Err(e) = self.provider.revoke_refresh_token(&rt, &call).await {
+                audit("logout", subject(&rc.principal), rc, "failure", Some(e.kind()));
+                return Err(map_provider_error(&e));
+            }
+        }
+        audit("logout", subject(&rc.principal), rc, "success", None);
+        Ok(object([("ok", Value::Boolean(true))]))
+    }
+
+    async fn password_reset(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let email = Email::parse_arg(ctx.args.get("email"), "email")?;
+        let call = call_context(rc);
+        let user = self.audit_user(email.as_str());
+        match self.provider.request_password_reset(email.as_str(), &call).await {
+            Ok(()) => audit("password_reset", &user, rc, "requested", None),
+            // whatever Auth0 says about the user, the answer is the same
+            Err(e @ (ProviderError::Unavailable { .. }
+            | ProviderError::RateLimited { .. }
+            | ProviderError::TooManyAttempts { .. })) => {
+                audit("password_reset", &user, rc, "failure", Some(e.kind()));
+                return Err(map_provider_error(&e));
+            }
+            Err(e) => audit("password_reset", &user, rc, "ignored", Some(e.kind())),
+        }
+        Ok(object([
+            ("ok", Value::Boolean(true)),
+            (
+                "message",
+                Value::String(
+                    "If an account exists for this email, a password-reset link is on its way."
+                        .into(),
+                ),
+            ),
+        ]))
+    }
+
+    async fn me(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let Principal::User(user) = &rc.principal else {
+            return Err(ApiError::Unauthenticated(None));
+        };
+        let look = ctx.look_ahead();
+        let wants_profile = ["email", "emailVerified", "name", "nickname", "picture"]
+            .iter()
+            .any(|f| look.field(f).exists() && !user.claims.contains_key(claim_for(f)));
+        let profile = if wants_profile {
+            self.userinfo(user, rc).await
+        } else {
+            None
+        };
+        Ok(viewer_value(user, profile.as_deref()))
+    }
+
+    async fn userinfo(
+        &self,
+        user: &Arc<User>,
+        rc: &RequestContext,
+    ) -> Option<Arc<serde_json::Map<String, serde_json::Value>>> {
+        if let Some(hit) = self.userinfo.get(&user.token_id).await {
+            return Some(hit);
+        }
+        match self.provider.userinfo(&user.token, &call_context(rc)).await {
+            Ok(map) => {
+                let map = Arc::new(map);
+                self.userinfo
+                    .insert(user.token_id.clone(), map.clone())
+                    .await;
+                Some(map)
+            }
+            Err(e) => {
+                tracing::warn!(error = e.kind(), "userinfo failed; profile fields are null");
+                None
+            }
+        }
+    }
+}
+
+fn claim_for(field: &str) -> &str {
+    match field {
+        "emailVerified" => "email_verified",
+        other => other,
+    }
+}
+
+fn subject(p: &Principal) -> &str {
+    p.user().map_or("-", |u| u.subject.as_str())
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn call_context(rc: &RequestContext) -> CallContext {
+    CallContext {
+        client_ip: Some(rc.meta.client_ip),
+        request_id: Some(rc.meta.request_id.clone()),
+    }
+}
+
+fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
+}
+
+/// `ada@example.com` → `a***@example.com`
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// A stable, plausible user id for enumeration-safe sign-up answers.
+fn fake_user_id(email: &str) -> String {
+    let digest = Sha256::digest(format!("authgate-signup:{}", email.to_lowercase()).as_bytes());
+    format!("auth0|{}", &hex::encode(digest)[..24])
+}
+
+fn audit(event: &str, user: &str, rc: &RequestContext, outcome: &str, reason: Option<&str>) {
+    tracing::info!(
+        target: "audit",
+        event,
+        user,
+        client_ip = %rc.meta.client_ip,
+        request_id = %rc.meta.request_id,
+        outcome,
+        reason = reason.unwrap_or("-"),
+    );
+}
+
+/// The one mapping from provider errors to the client contract.
+pub fn map_provider_error(e: &ProviderError) -> ApiError {
+    match e {
+        ProviderError::InvalidCredentials => ApiError::InvalidCredentials,
+        ProviderError::PasswordPolicy {
+            policy,
+            rules,
+            kind,
+            message,
+        } => {
+            let mut ext = serde_json::Map::new();
+            ext.insert("reason".into(), serde_json::Value::String("PASSWORD_POLICY".into()));
+            ext.insert("policyError".into(), serde_json::Value::String(kind.clone()));
+            if let Some(p) = policy {
+                ext.insert("policy".into(), serde_json::Value::String(p.clone()));
+            }
+            if !rules.is_null() {
+                ext.insert("rules".into(), rules.clone());
+            }
+            ApiError::BadUserInput {
+                message: if message.is_empty() {
+                    "the password does not meet the password policy".into()
+                } else {
+                    format!("the password does not meet the password policy: {message}")
+                },
+                field: Some("input.password".into()),
+                extensions: Some(ext),
+            }
+        }
+        ProviderError::PasswordLeaked => {
+            let mut ext = serde_json::Map::new();
+            ext.insert("reason".into(), serde_json::Value::String("PASSWORD_LEAKED".into()));
+            ApiError::BadUserInput {
+                message: "this password appeared in a data breach; reset it to continue".into(),
+                field: Some("input.password".into()),
+                extensions: Some(ext),
+            }
+        }
+        ProviderError::UserExists => ApiError::UserExists,
+        ProviderError::BadRequest { description, .. } => ApiError::bad_input(description.clone()),
+        ProviderError::TooManyAttempts { retry_after } => ApiError::RateLimited {
+            message: "too many attempts: the account is temporarily blocked for this address"
+                .into(),
+            retry_after: Some(retry_after.unwrap_or(Duration::from_secs(900))),
+        },
+        ProviderError::RateLimited { retry_after } => ApiError::RateLimited {
+            message: "the identity provider is rate limiting; retry later".into(),
+            retry_after: Some(retry_after.unwrap_or(Duration::from_secs(60))),
+        },
+        ProviderError::Blocked => ApiError::RateLimited {
+            message: "this account is blocked; contact an administrator".into(),
+            retry_after: Some(Duration::from_secs(3600)),
+        },
+        ProviderError::MfaRequired { mfa_token } => ApiError::MfaRequired {
+            mfa_token: mfa_token.clone(),
+        },
+        ProviderError::InvalidRefreshToken => ApiError::RefreshTokenInvalid,
+        ProviderError::InvalidAccessToken => ApiError::Unauthenticated(Some(crate::auth::Rejection::Invalid)),
+        ProviderError::Denied { .. } => {
+            tracing::warn!(error = e.kind(), "the identity provider denied the request (rule or action)");
+            ApiError::Forbidden("the identity provider refused this request".into())
+        }
+        ProviderError::Unavailable { .. } => {
+            tracing::warn!(error = e.kind(), "identity provider unavailable");
+            ApiError::unavailable("the identity provider is unavailable; retry later")
+        }
+        other => {
+            tracing::error!(error = other.kind(), detail = %other, "identity provider misconfiguration");
+            ApiError::Internal
+        }
+    }
+}
+
+/// Binds the session resolvers by name.
+pub fn bind(b: &mut Bindings, svc: Arc<SessionService>) {
+    macro_rules! bind_op {
+        ($name:literal, $method:ident) => {{
+            let svc = svc.clone();
+            b.bind($name, move |ctx: ResolverContext<'_>| {
+                let svc = svc.clone();
+                FieldFuture::new(async move {
+                    svc.$method(&ctx)
+                        .await
+                        .map(|v| Some(FieldValue::value(v)))
+                        .map_err(async_graphql::Error::from)
+                })
+            });
+        }};
+    }
+    bind_op!("Mutation.login", login);
+    bind_op!("Mutation.signup", signup);
+    bind_op!("Mutation.refreshToken", refresh);
+    bind_op!("Mutation.logout", logout);
+    bind_op!("Mutation.requestPasswordReset", password_reset);
+    bind_op!("Query.me", me);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_email("ada@example.com"), "a***@example.com");
+        assert_eq!(mask_email("nope"), "***");
+    }
+
+    #[test]
+    fn enumeration_safe_needs_no_login_after_signup() {
+        let s = SessionSettings {
+            enumeration_safe_signup: true,
+            ..Default::default()
+        };
+        assert_eq!(s.validate().len(), 1);
+    }
+
+    #[test]
+    fn fake_ids_look_real_and_are_stable() {
+        let a = fake_user_id("Ada@example.com");
+        assert_eq!(a, fake_user_id("ada@example.com"));
+        assert_eq!(a.len(), "auth0|".len() + 24);
+    }
+}
