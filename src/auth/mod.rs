@@ -1,5 +1,17 @@
 //! The request guard: who is calling, and what may they do.
+//!
+//! [`Authenticator`] turns a bearer token into a [`Principal`]: a
+//! verified-token cache in front of the JWKS store ([`KeyStatus`]), RS256
+//! verification with every check explicit, and a revocation check on every call.
 
+mod authenticator;
+mod jwks;
 mod principal;
+mod settings;
+mod verify;
 
+pub use authenticator::{Authenticator, GuardStats};
+pub use jwks::{JwksError, KeySource, KeyStatus};
 pub use principal::{Principal, Rejection, User};
+pub use settings::GuardSettings;
+pub use verify::VerifyError;

@@ -17,6 +17,9 @@ pub enum Rejection {
     /// No signing keys could be loaded: the token could not be checked at all.
     /// This is an outage, not the client's fault; it must not log the user out.
     KeysUnavailable,
+    /// The revocation list could not be consulted, so the token was refused
+    /// (fail closed). An outage, not the client's fault.
+    StoreUnavailable,
 }
 
 impl Rejection {
@@ -27,6 +30,7 @@ impl Rejection {
             Rejection::Invalid => "TOKEN_INVALID",
             Rejection::Revoked => "TOKEN_REVOKED",
             Rejection::KeysUnavailable => "KEYS_UNAVAILABLE",
+            Rejection::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
 }

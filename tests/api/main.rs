@@ -5,6 +5,7 @@
 mod auth0_client;
 mod cli;
 mod emulator;
+mod guard;
 mod helpers;
 mod http_contract;
 mod schema;

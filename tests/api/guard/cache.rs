@@ -1,0 +1,94 @@
+//! The verified-token cache and the negative cache.
+
+use authgate::auth::Rejection;
+use serde_json::json;
+
+use super::*;
+
+#[tokio::test]
+async fn a_cached_token_is_not_verified_again() {
+    let (_jwks, g) = standard().await;
+    let t = token(&claims());
+    for _ in 0..5 {
+        assert!(g.authenticate(&t).await.user().is_some());
+    }
+    let st = g.stats();
+    assert_eq!(st.verifications, 1);
+    assert_eq!(st.cache_hits, 4);
+}
+
+#[tokio::test]
+async fn with_the_cache_off_every_call_verifies() {
+    let jwks = JwksServer::start(vec![jwk_a()]).await;
+    let mut s = settings(&jwks);
+    s.cache_capacity = 0;
+    let g = guard(s).await;
+    let t = token(&claims());
+    for _ in 0..3 {
+        assert!(g.authenticate(&t).await.user().is_some());
+    }
+    assert_eq!(g.stats().verifications, 3);
+    assert_eq!(g.stats().cache_hits, 0);
+}
+
+#[tokio::test]
+async fn a_cached_token_whose_key_was_removed_is_refused() {
+    let (jwks, g) = standard().await;
+    let t = token(&claims());
+    assert!(g.authenticate(&t).await.user().is_some());
+    jwks.serve(vec![jwk_b()]).await;
+    g.refresh_keys().await.unwrap();
+    assert_eq!(
+        rejection(&g.authenticate(&t).await),
+        Some(Rejection::Invalid)
+    );
+}
+
+#[tokio::test]
+async fn a_key_replaced_under_the_same_kid_invalidates_its_tokens() {
+    let (jwks, g) = standard().await;
+    let t = token(&claims());
+    assert!(g.authenticate(&t).await.user().is_some());
+    // kid "a" now names key b's material
+    jwks.serve(vec![jwk(&key_b(), json!({"kid": "a"}))]).await;
+    g.refresh_keys().await.unwrap();
+    assert_eq!(
+        rejection(&g.authenticate(&t).await),
+        Some(Rejection::Invalid)
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_bad_signature_is_answered_without_verifying_again() {
+    let (_jwks, g) = standard().await;
+    let forged = sign_raw(&key_b(), &json!({"alg": "RS256", "kid": "a"}), &claims());
+    for _ in 0..5 {
+        assert_eq!(
+            rejection(&g.authenticate(&forged).await),
+            Some(Rejection::Invalid)
+        );
+    }
+    assert_eq!(g.stats().verifications, 1);
+    let expired = token(&with(claims(), json!({"exp": now() - 600})));
+    for _ in 0..3 {
+        assert_eq!(
+            rejection(&g.authenticate(&expired).await),
+            Some(Rejection::Expired)
+        );
+    }
+    assert_eq!(g.stats().verifications, 2);
+}
+
+#[tokio::test]
+async fn garbage_never_reaches_signature_verification() {
+    let (jwks, g) = standard().await;
+    let garbage: Vec<String> = (0..1000).map(|i| format!("{i}.{i}.{i}")).collect();
+    for t in &garbage {
+        assert_eq!(
+            rejection(&g.authenticate(t).await),
+            Some(Rejection::Invalid)
+        );
+    }
+    assert_eq!(g.stats().verifications, 0);
+    assert_eq!(jwks.hits().await, 1, "only the initial load");
+}
