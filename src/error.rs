@@ -98,6 +98,9 @@ fn unauthenticated_message(r: Option<Rejection>) -> &'static str {
         Some(Rejection::KeysUnavailable) => {
             "the access token could not be checked: signing keys are unavailable; retry later"
         }
+        Some(Rejection::StoreUnavailable) => {
+            "the access token could not be checked against the revocation list; retry later"
+        }
     }
 }
 
@@ -129,9 +132,9 @@ impl ApiError {
 
     pub fn code(&self) -> Code {
         match self {
-            ApiError::Unauthenticated(Some(Rejection::KeysUnavailable)) => {
-                Code::UpstreamUnavailable
-            }
+            ApiError::Unauthenticated(Some(
+                Rejection::KeysUnavailable | Rejection::StoreUnavailable,
+            )) => Code::UpstreamUnavailable,
             ApiError::Unauthenticated(_)
             | ApiError::RefreshTokenInvalid
             | ApiError::RefreshTokenMissing => Code::Unauthenticated,

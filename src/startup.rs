@@ -8,10 +8,85 @@ use async_trait::async_trait;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{Principal, Rejection};
-use crate::config::Settings;
+use crate::auth::{Authenticator, KeySource, Principal, Rejection};
+use crate::auth0::{Auth0Client, IdentityProvider};
+use crate::config::{ProviderKind, Settings};
+use crate::emulator::EmulatorHandle;
 use crate::graphql::{self, Bindings, SdlSource};
 use crate::http::{self, AppState, Authenticate, ReadinessCheck};
+use crate::session::SessionService;
+use crate::store::{MemoryStore, Store};
+
+#[async_trait]
+impl Authenticate for Authenticator {
+    async fn authenticate(&self, token: &str) -> Principal {
+        Authenticator::authenticate(self, token).await
+    }
+
+    async fn verify_id_token(
+        &self,
+        token: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
+        Authenticator::verify_id_token(self, token)
+            .await
+            .map_err(|e| {
+                tracing::debug!(error = %e, "ID token refused");
+                Rejection::Invalid
+            })
+    }
+
+    fn key_status(&self) -> (bool, serde_json::Value) {
+        let st = Authenticator::key_status(self);
+        let source = match st.source {
+            KeySource::Fetched => "fetched",
+            KeySource::Snapshot => "snapshot",
+            KeySource::File => "file",
+            KeySource::None => "none",
+        };
+        (
+            st.keys > 0,
+            serde_json::json!({
+                "keys": st.keys,
+                "kids": st.kids,
+                "source": source,
+                "stale": st.last_error.is_some(),
+                "last_error": st.last_error,
+            }),
+        )
+    }
+}
+
+/// `/readyz`: the signing keys.
+struct KeysReady(Arc<dyn Authenticate>);
+
+#[async_trait]
+impl ReadinessCheck for KeysReady {
+    fn name(&self) -> &'static str {
+        "signing_keys"
+    }
+    async fn check(&self) -> (bool, serde_json::Value) {
+        self.0.key_status()
+    }
+}
+
+/// `/readyz`: the shared store.
+struct StoreReady(Arc<dyn Store>);
+
+#[async_trait]
+impl ReadinessCheck for StoreReady {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+    async fn check(&self) -> (bool, serde_json::Value) {
+        match self.0.ping().await {
+            Ok(()) => (true, serde_json::json!({"backend": self.0.backend()})),
+            Err(e) => (
+                false,
+                serde_json::json!({"backend": self.0.backend(), "error": e.to_string()}),
+            ),
+        }
+    }
+}
 
 /// Refuses every token: used until a key set is configured, so that no token
 /// is ever accepted unchecked.
@@ -60,14 +135,67 @@ impl ApplicationBuilder {
         self
     }
 
-    /// Builds the schema and state, and binds the listener.
-    pub async fn build(self) -> anyhow::Result<Application> {
+    /// Starts the identity provider (the emulator, when configured), wires
+    /// the guard and the resolvers, builds the schema, and binds the listener.
+    pub async fn build(mut self) -> anyhow::Result<Application> {
+        let mut emulator = None;
+        let mut issuer = None;
+        if self.settings.identity.provider == ProviderKind::Emulator {
+            let listen = self.settings.identity.emulator_listen;
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the emulator on {listen}: {e}"))?;
+            let handle = crate::emulator::start(self.settings.emulator.clone(), listener)
+                .await
+                .map_err(|e| anyhow::anyhow!("the emulator could not start: {e}"))?;
+            tracing::warn!(
+                url = %handle.base_url(),
+                "identity provider: the embedded Auth0 EMULATOR (development only, never production)"
+            );
+            self.settings.auth0.base_url = Some(handle.base_url());
+            issuer = Some(handle.issuer().to_owned());
+            emulator = Some(handle);
+        }
+        let a0 = &self.settings.auth0;
+        let http = crate::auth0::http_client(
+            concat!("authgate/", env!("CARGO_PKG_VERSION")),
+            a0.connect_timeout,
+            a0.timeout,
+        )?;
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let mut background = Vec::new();
+        let guard: Arc<dyn Authenticate> = match self.authenticator.take() {
+            Some(a) => a,
+            None => {
+                let guard_settings = self.settings.effective_guard(issuer.as_deref());
+                let a = Authenticator::new(guard_settings, http.clone(), store.clone()).await;
+                background.push(a.spawn_refresh());
+                Arc::new(a)
+            }
+        };
+        self.authenticator = Some(guard.clone());
+        self.readiness.push(Arc::new(KeysReady(guard.clone())));
+        self.readiness.push(Arc::new(StoreReady(store.clone())));
+        let provider: Arc<dyn IdentityProvider> =
+            Arc::new(Auth0Client::new(self.settings.auth0.clone(), http.clone()));
+        let session = Arc::new(SessionService::new(
+            self.settings.session.clone(),
+            provider,
+            guard,
+            store,
+            self.settings.graphql.path.clone(),
+        ));
+        // precedence: built-in placeholders < session resolvers < the caller's
+        let mut bound = Bindings::default();
+        crate::session::bind(&mut bound, session);
+        bound.merge(&mut self.bindings);
+        self.bindings = bound;
+
         let state = self.state()?;
-        let listener = TcpListener::bind(state.settings.server.listen)
+        let listen = state.settings.server.listen;
+        let listener = TcpListener::bind(listen)
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot listen on {}: {e}", state.settings.server.listen)
-            })?;
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr()?;
         let (shutdown, _) = watch::channel(false);
         Ok(Application {
@@ -75,15 +203,19 @@ impl ApplicationBuilder {
             addr,
             state,
             shutdown,
+            emulator,
+            background,
         })
     }
 
     /// The shared state without a listener (for in-process router tests).
-    pub fn state(self) -> anyhow::Result<Arc<AppState>> {
+    pub fn state(mut self) -> anyhow::Result<Arc<AppState>> {
         let settings = Arc::new(self.settings);
         let mut sources = graphql::read_sources(&settings.graphql.schema)?;
         sources.extend(self.extra_sdl);
-        let schema = graphql::build(&settings.graphql, &sources, &self.bindings)?;
+        let mut bindings = graphql::builtin_bindings();
+        bindings.merge(&mut self.bindings);
+        let schema = graphql::build(&settings.graphql, &sources, &bindings)?;
         Ok(Arc::new(AppState {
             settings,
             schema: ArcSwap::from_pointee(schema),
@@ -99,6 +231,8 @@ pub struct Application {
     addr: SocketAddr,
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
+    emulator: Option<EmulatorHandle>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Stops a running [`Application`] gracefully.
@@ -116,7 +250,7 @@ impl Application {
         ApplicationBuilder {
             settings,
             extra_sdl: Vec::new(),
-            bindings: graphql::builtin_bindings(),
+            bindings: Bindings::default(),
             authenticator: None,
             readiness: Vec::new(),
         }
@@ -133,6 +267,11 @@ impl Application {
 
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
+    }
+
+    /// The embedded emulator's base URL, when it runs.
+    pub fn emulator_url(&self) -> Option<url::Url> {
+        self.emulator.as_ref().map(EmulatorHandle::base_url)
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -157,7 +296,7 @@ impl Application {
         };
         let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
         let server = std::pin::pin!(std::future::IntoFuture::into_future(server));
-        tokio::select! {
+        let result = tokio::select! {
             r = server => r.map_err(anyhow::Error::from),
             _ = async {
                 let _ = drain_rx.wait_for(|v| *v).await;
@@ -166,7 +305,14 @@ impl Application {
                 tracing::warn!("shutdown grace period over; dropping remaining connections");
                 Ok(())
             }
+        };
+        for task in self.background {
+            task.abort();
         }
+        if let Some(e) = self.emulator {
+            e.shutdown().await;
+        }
+        result
     }
 }
 

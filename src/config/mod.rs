@@ -40,6 +40,9 @@ pub struct Settings {
     pub emulator: crate::emulator::EmulatorSettings,
     /// Token custody and sign-up behaviour.
     pub session: crate::session::SessionSettings,
+    /// Access-token verification. `issuer`, `audience`, `client_id` and
+    /// `jwks_url` default to the identity provider's when left empty.
+    pub guard: crate::auth::GuardSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -332,6 +335,9 @@ impl Settings {
             }
             ProviderKind::Emulator => {}
         }
+        if let Err(errs) = self.effective_guard(None).validate() {
+            issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+        }
         issues.extend(
             self.session
                 .validate()
@@ -349,6 +355,37 @@ impl Settings {
         } else {
             Err(ConfigError(issues))
         }
+    }
+
+    /// The guard's settings with the blanks filled from the identity provider
+    /// (`issuer` given: the emulator's, known once it is bound).
+    pub fn effective_guard(&self, issuer: Option<&str>) -> crate::auth::GuardSettings {
+        let mut g = self.guard.clone();
+        let provider_issuer = match (issuer, self.identity.provider) {
+            (Some(i), _) => Some(i.to_owned()),
+            (None, ProviderKind::Auth0) => Some(self.auth0.issuer()),
+            // not bound yet: a placeholder that validates
+            (None, ProviderKind::Emulator) => Some("http://127.0.0.1/".to_owned()),
+        };
+        if g.issuer.is_empty() {
+            if let Some(i) = &provider_issuer {
+                g.issuer = i.clone();
+            }
+        }
+        if g.audience.is_empty() {
+            g.audience = self.auth0.audience.clone();
+        }
+        if g.client_id.is_none() && !self.auth0.client_id.is_empty() {
+            g.client_id = Some(self.auth0.client_id.clone());
+        }
+        if g.jwks_url.is_none() && g.jwks_file.is_none() {
+            g.jwks_url = url::Url::parse(&format!(
+                "{}.well-known/jwks.json",
+                if g.issuer.ends_with('/') { g.issuer.clone() } else { format!("{}/", g.issuer) }
+            ))
+            .ok();
+        }
+        g
     }
 
     /// The effective settings as TOML, every secret redacted.

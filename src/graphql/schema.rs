@@ -70,6 +70,12 @@ impl Bindings {
         self
     }
 
+    /// Moves `other`'s resolvers and factories in; `other` wins on a clash.
+    pub fn merge(&mut self, other: &mut Bindings) {
+        self.resolvers.extend(other.resolvers.drain());
+        self.factories.append(&mut other.factories);
+    }
+
     pub fn is_bound(&self, type_field: &str) -> bool {
         self.resolvers.contains_key(type_field)
     }
