@@ -11,11 +11,63 @@ use authgate::http::Authenticate;
 use authgate::{Application, ApplicationBuilder, ShutdownHandle};
 use serde_json::{json, Value};
 
-/// Settings for tests: the defaults, on port 0.
+/// Settings for tests that bring their own guard double: the defaults on
+/// port 0, with an identity provider at a closed port (nothing is started).
 pub fn test_settings() -> Settings {
     let mut s = Settings::load_from(None, Vec::new()).expect("default settings load");
     s.server.listen = "127.0.0.1:0".parse().unwrap();
+    s.identity.provider = authgate::config::ProviderKind::Auth0;
+    s.auth0.base_url = Some("http://127.0.0.1:9/".parse().unwrap());
+    s.guard.snapshot_path = None;
     s
+}
+
+/// Settings for the real stack: the embedded emulator (in memory, port 0)
+/// and the real guard.
+pub fn full_settings() -> Settings {
+    let mut s = Settings::load_from(None, Vec::new()).expect("default settings load");
+    s.server.listen = "127.0.0.1:0".parse().unwrap();
+    s.identity.emulator_listen = "127.0.0.1:0".parse().unwrap();
+    s.emulator.ephemeral = true;
+    s.guard.snapshot_path = None;
+    s
+}
+
+/// The gateway with the emulator and the real guard; `configure` adjusts
+/// the settings first.
+pub async fn spawn_full(configure: impl FnOnce(&mut Settings)) -> FullApp {
+    let mut s = full_settings();
+    configure(&mut s);
+    let app = Application::builder(s).build().await.expect("the app builds");
+    let addr = app.local_addr();
+    let emulator = app.emulator_url().expect("the emulator runs");
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    FullApp {
+        app: TestApp {
+            addr,
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+            shutdown,
+            server,
+        },
+        emulator,
+    }
+}
+
+/// The real stack: the gateway and its emulator.
+pub struct FullApp {
+    pub app: TestApp,
+    pub emulator: url::Url,
+}
+
+impl std::ops::Deref for FullApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 /// A guard double: fixed tokens → principals.
