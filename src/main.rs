@@ -29,6 +29,22 @@ enum Command {
     PrintSchema,
     /// Check the settings; print them with every secret redacted.
     CheckConfig,
+    /// Run the Auth0 emulator on its own (development and tests only), for
+    /// Postman, the React example or a gateway started separately.
+    Emulator {
+        /// Port on 127.0.0.1 (0 picks one).
+        #[arg(long, default_value_t = 4001)]
+        port: u16,
+        /// Keep everything in memory.
+        #[arg(long)]
+        ephemeral: bool,
+        /// Where state and keys persist (default: emulator.data_dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Rotate the signing keys in the data dir (emulator stopped), then exit.
+        #[arg(long)]
+        rotate_keys: bool,
+    },
 }
 
 fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
@@ -83,6 +99,12 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Emulator {
+            port,
+            ephemeral,
+            data_dir,
+            rotate_keys,
+        } => run_emulator(settings, port, ephemeral, data_dir, rotate_keys).await,
         Command::Serve => {
             authgate::telemetry::init(&settings.telemetry);
             let app = match Application::build(settings).await {
@@ -102,4 +124,53 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+async fn run_emulator(
+    settings: Settings,
+    port: u16,
+    ephemeral: bool,
+    data_dir: Option<PathBuf>,
+    rotate_keys: bool,
+) -> ExitCode {
+    if settings.environment == authgate::config::Environment::Production {
+        eprintln!("config error: environment: the emulator refuses to run with environment = \"production\"");
+        return ExitCode::from(2);
+    }
+    let mut emu = settings.emulator;
+    if let Some(d) = data_dir {
+        emu.data_dir = d;
+    }
+    emu.ephemeral = ephemeral;
+    if rotate_keys {
+        return match authgate::emulator::rotate_keys_in_dir(&emu.data_dir) {
+            Ok(()) => {
+                eprintln!("rotated the signing keys in {}", emu.data_dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("could not rotate keys: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    authgate::telemetry::init(&settings.telemetry);
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on 127.0.0.1:{port}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let handle = match authgate::emulator::start(emu, listener).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("the emulator could not start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %handle.local_addr(), "Auth0 emulator serving at {}", handle.base_url());
+    let _ = tokio::signal::ctrl_c().await;
+    handle.shutdown().await;
+    ExitCode::SUCCESS
 }

@@ -204,6 +204,18 @@ pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Respon
     };
 
     let token = match bearer(&headers) {
+        // no header: the access-token cookie, when configured
+        Ok(None) => {
+            let name = &state.settings.session.access_token_cookie;
+            if name.is_empty() {
+                None
+            } else {
+                cookies(&headers)
+                    .into_iter()
+                    .find(|(n, v)| n == name && !v.is_empty())
+                    .map(|(_, v)| v.expose().to_owned())
+            }
+        }
         Ok(t) => t,
         Err(()) => {
             return execute(

@@ -104,6 +104,119 @@ fn a_missing_config_file_is_reported() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
 
+/// Starts `authgate ARGS` and returns it with the `address` its JSON log names.
+fn start_logging_address(args: &[&str], envs: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut cmd = authgate();
+    cmd.args(args)
+        .env("AUTHGATE__TELEMETRY__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut addr = None;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(a) = v["address"].as_str() {
+            addr = Some(a.to_owned());
+            break;
+        }
+    }
+    (child, addr.expect("the start-up log names the bound address"))
+}
+
+fn stop(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn the_standalone_emulator_persists_and_rotates_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let kids = |addr: String| async move {
+        let jwks: serde_json::Value = reqwest::get(format!("http://{addr}/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let args = ["emulator", "--port", "0", "--data-dir", &data];
+    let (mut child, addr) =
+        tokio::task::spawn_blocking(move || start_logging_address(&args, &[])).await.unwrap();
+    let before = kids(addr).await;
+    assert!(stop(&mut child, "-INT").success());
+
+    // keys survive a restart
+    let args = ["emulator", "--port", "0", "--data-dir", &data];
+    let (mut child, addr) = {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            start_logging_address(&a, &[])
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(kids(addr).await, before);
+    assert!(stop(&mut child, "-INT").success());
+
+    let out = authgate()
+        .args(["emulator", "--rotate-keys", "--data-dir", &data])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let args: Vec<String> = ["emulator", "--port", "0", "--data-dir", &data]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (mut child, addr) = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        start_logging_address(&a, &[])
+    })
+    .await
+    .unwrap();
+    let after = kids(addr).await;
+    assert!(stop(&mut child, "-INT").success());
+    // previous, current and next: the old keys stay published
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(before.iter().all(|k| after.contains(k)), "{before:?} ⊄ {after:?}");
+}
+
+#[test]
+fn production_refuses_the_emulator() {
+    let out = authgate()
+        .env("AUTHGATE__ENVIRONMENT", "production")
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("identity.provider"));
+    let out = authgate()
+        .env("AUTHGATE__ENVIRONMENT", "production")
+        .env("AUTHGATE__IDENTITY__PROVIDER", "auth0")
+        .env("AUTHGATE__AUTH0__DOMAIN", "acme.eu.auth0.com")
+        .env("AUTHGATE__AUTH0__CLIENT_SECRET", "s3cr3t-value")
+        .args(["emulator", "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cr3t-value"));
+}
+
 #[tokio::test]
 async fn serve_logs_its_address_answers_and_stops_on_sigterm() {
     let mut child = authgate()

@@ -588,3 +588,43 @@ async fn shutdown_drains_a_request_in_flight() {
     assert_eq!(body["data"]["slow"], "done");
     app.server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_access_token_can_come_from_a_configured_cookie() {
+    let mut s = test_settings();
+    s.session.access_token_cookie = "at".into();
+    let app = spawn_with(Application::builder(s)).await;
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("cookie", "other=x; at=admin")
+        .json(&json!({"query": "{ me { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    let r = TestApp::read(resp).await;
+    assert_eq!(r.body["data"]["me"]["id"], "auth0|admin", "{}", r.body);
+    // the header wins over the cookie
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("cookie", "at=admin")
+        .bearer_auth("user")
+        .json(&json!({"query": "{ me { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    let r = TestApp::read(resp).await;
+    assert_eq!(r.body["data"]["me"]["id"], "auth0|user");
+    // not configured: the cookie is ignored
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("cookie", "at=admin")
+        .json(&json!({"query": "{ me { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
