@@ -154,8 +154,8 @@ impl Authenticator {
 
     async fn try_authenticate(&self, token: &str) -> Result<Arc<User>, Rejection> {
         let inner = &self.inner;
-        // Cheapest check first: nothing oversized is hashed or decoded.
-        if token.is_empty() || token.len() > inner.expect.max_token_bytes {
+        // Cheapest checks first: nothing oversized or misshapen is hashed or decoded.
+        if verify::shape(token, inner.expect.max_token_bytes).is_err() {
             return Err(Rejection::Invalid);
         }
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();

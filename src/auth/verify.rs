@@ -77,13 +77,13 @@ pub(crate) struct Pre {
     pub(crate) kid: Option<String>,
 }
 
-/// Structural checks that need no key: size, alphabet, three segments, a
-/// JSON header with an allowed `alg`, no key pointers, no `crit`.
-pub(crate) fn precheck(token: &str, expect: &Expect) -> Result<Pre, VerifyError> {
+/// The cheapest checks, before the token is even hashed: size, alphabet,
+/// three non-empty segments. Returns the segments.
+pub(crate) fn shape(token: &str, max_bytes: usize) -> Result<(&str, &str, &str), VerifyError> {
     if token.is_empty() {
         return Err(VerifyError::Invalid("empty"));
     }
-    if token.len() > expect.max_token_bytes {
+    if token.len() > max_bytes {
         return Err(VerifyError::Invalid("too large"));
     }
     if !token
@@ -101,6 +101,13 @@ pub(crate) fn precheck(token: &str, expect: &Expect) -> Result<Pre, VerifyError>
     if header.is_empty() || payload.is_empty() || sig.is_empty() {
         return Err(VerifyError::Invalid("empty segment"));
     }
+    Ok((header, payload, sig))
+}
+
+/// Structural checks that need no key: size, alphabet, three segments, a
+/// JSON header with an allowed `alg`, no key pointers, no `crit`.
+pub(crate) fn precheck(token: &str, expect: &Expect) -> Result<Pre, VerifyError> {
+    let (header, _payload, _sig) = shape(token, expect.max_token_bytes)?;
     if header.len() > MAX_HEADER_B64 {
         return Err(VerifyError::Invalid("header too large"));
     }
