@@ -154,23 +154,19 @@ async fn the_standalone_emulator_persists_and_rotates_keys() {
             .map(|k| k["kid"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    let args = ["emulator", "--port", "0", "--data-dir", &data];
-    let (mut child, addr) =
-        tokio::task::spawn_blocking(move || start_logging_address(&args, &[])).await.unwrap();
-    let before = kids(addr).await;
-    assert!(stop(&mut child, "-INT").success());
-
-    // keys survive a restart
-    let args = ["emulator", "--port", "0", "--data-dir", &data];
-    let (mut child, addr) = {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let launch = |data: String| async move {
         tokio::task::spawn_blocking(move || {
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            start_logging_address(&a, &[])
+            start_logging_address(&["emulator", "--port", "0", "--data-dir", &data], &[])
         })
         .await
         .unwrap()
     };
+    let (mut child, addr) = launch(data.clone()).await;
+    let before = kids(addr).await;
+    assert!(stop(&mut child, "-INT").success());
+
+    // keys survive a restart
+    let (mut child, addr) = launch(data.clone()).await;
     assert_eq!(kids(addr).await, before);
     assert!(stop(&mut child, "-INT").success());
 
@@ -179,16 +175,7 @@ async fn the_standalone_emulator_persists_and_rotates_keys() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let args: Vec<String> = ["emulator", "--port", "0", "--data-dir", &data]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let (mut child, addr) = tokio::task::spawn_blocking(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        start_logging_address(&a, &[])
-    })
-    .await
-    .unwrap();
+    let (mut child, addr) = launch(data.clone()).await;
     let after = kids(addr).await;
     assert!(stop(&mut child, "-INT").success());
     // previous, current and next: the old keys stay published
