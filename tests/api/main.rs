@@ -7,4 +7,5 @@ mod cli;
 mod emulator;
 mod helpers;
 mod http_contract;
+mod invites;
 mod schema;
