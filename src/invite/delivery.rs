@@ -1,6 +1,12 @@
 //! Sending the invitation link by email.
 
 use async_trait::async_trait;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::SmtpSettings;
 
 /// One invitation email (the link is a credential: never log it).
 pub struct Message<'a> {
@@ -55,6 +61,76 @@ pub fn render(template: &str, m: &Message<'_>) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Sends invitations through an SMTP relay (STARTTLS with rustls, or plain on
+/// loopback), one connection per message.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    subject: String,
+    template: String,
+}
+
+impl std::fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("from", &self.from.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpMailer {
+    /// Reads the template and prepares the relay (no connection is made yet).
+    pub fn new(s: &SmtpSettings) -> Result<Self, DeliveryError> {
+        let template = std::fs::read_to_string(&s.template_path)
+            .map_err(|e| DeliveryError::Template(format!("{}: {e}", s.template_path.display())))?;
+        let from: Mailbox = s
+            .from
+            .parse()
+            .map_err(|e| DeliveryError::Address(format!("from `{}`: {e}", s.from)))?;
+        let builder = if s.starttls {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+                .map_err(|e| DeliveryError::Transport(e.to_string()))?
+        } else {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+        };
+        let mut builder = builder.port(s.port).timeout(Some(s.timeout));
+        if !s.username.is_empty() {
+            builder = builder.credentials(Credentials::new(
+                s.username.clone(),
+                s.password.expose().to_owned(),
+            ));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            from,
+            subject: s.subject.clone(),
+            template,
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    #[tracing::instrument(name = "invite.smtp.send", skip_all)]
+    async fn send(&self, m: &Message<'_>) -> Result<(), DeliveryError> {
+        let to: Mailbox =
+            m.to.parse()
+                .map_err(|_| DeliveryError::Address("the invitee's address".to_owned()))?;
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(self.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            .body(render(&self.template, m))
+            .map_err(|e| DeliveryError::Address(e.to_string()))?;
+        self.transport.send(email).await.map_err(|e| {
+            tracing::warn!(error = %e, "invitation email not sent");
+            DeliveryError::Transport(e.to_string())
+        })?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,11 @@ mod graphql;
 mod service;
 mod settings;
 
-pub use delivery::{DeliveryError, Mailer, Message};
+use std::sync::Arc;
+
+use crate::auth0::{Auth0Settings, ManagementClient};
+
+pub use delivery::{DeliveryError, Mailer, Message, SmtpMailer};
 pub use error::InviteError;
 pub use graphql::{bind, invitation_value};
 pub use service::{
@@ -17,3 +21,23 @@ pub use service::{
     InviteInput, InviteService, PENDING_QUERY,
 };
 pub use settings::{Delivery, InviteSettings, SmtpSettings, MAX_TICKET_TTL};
+
+/// The service as configured: users go to `invites.connection` (else
+/// `auth0.connection`), tickets carry `auth0.client_id` when
+/// `client_id_for_ticket` applies, and SMTP delivery gets its mailer.
+pub fn build(
+    settings: InviteSettings,
+    auth0: &Auth0Settings,
+    mgmt: ManagementClient,
+) -> Result<InviteService, DeliveryError> {
+    let mailer = match &settings.delivery {
+        Delivery::ReturnLink => None,
+        Delivery::Smtp(s) => Some(Arc::new(SmtpMailer::new(s)?) as Arc<dyn Mailer>),
+    };
+    let svc = InviteService::new(settings, mgmt, auth0.connection.clone())
+        .with_ticket_client_id(auth0.client_id.clone());
+    Ok(match mailer {
+        Some(m) => svc.with_mailer(m),
+        None => svc,
+    })
+}

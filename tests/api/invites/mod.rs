@@ -4,6 +4,7 @@
 mod doubles;
 mod emulator;
 mod end_to_end;
+mod smtp;
 
 use std::sync::Arc;
 use std::time::Duration;
