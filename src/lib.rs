@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod invite;
 pub mod session;
 pub mod startup;
 pub mod store;

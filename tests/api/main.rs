@@ -8,4 +8,5 @@ mod emulator;
 mod guard;
 mod helpers;
 mod http_contract;
+mod invites;
 mod schema;

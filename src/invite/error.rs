@@ -1,0 +1,126 @@
+//! Why an invitation failed, and how that reaches the client.
+
+use std::time::Duration;
+
+use crate::auth::Rejection;
+use crate::auth0::ManagementError;
+use crate::error::ApiError;
+
+/// What went wrong while inviting, resending or listing invitations.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    /// No usable access token (and why it was refused, if one was sent).
+    #[error("authentication required")]
+    Unauthenticated(Option<Rejection>),
+
+    /// The caller lacks the invitation permission.
+    #[error("missing permission `{0}`")]
+    Forbidden(String),
+
+    /// An argument is wrong; `field` names it (`input.email`, `perPage`, …).
+    #[error("invalid {field}: {message}")]
+    BadInput { field: String, message: String },
+
+    /// A requested role name does not exist in the tenant.
+    #[error("unknown role `{0}`")]
+    UnknownRole(String),
+
+    /// The email belongs to a user who has already logged in.
+    #[error("the user already exists and is active")]
+    UserExists,
+
+    /// `resendInvitation` for an email that has no user.
+    #[error("no invited user with this email")]
+    UnknownUser,
+
+    /// The Management API's rate limit was hit.
+    #[error("rate limited by the Management API")]
+    RateLimited { retry_after: Option<Duration> },
+
+    /// Auth0 is unreachable or answered 5xx / unusably; retrying the same
+    /// invitation later completes it.
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
+
+    /// The Management client or the tenant is misconfigured (missing scope,
+    /// rejected credentials): an operator must fix it.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
+
+    /// The invitation email could not be sent (the user and ticket exist:
+    /// `resendInvitation` retries).
+    #[error("invitation email not sent: {0}")]
+    Delivery(String),
+}
+
+impl InviteError {
+    /// The error's stable short name, for the audit log.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::BadInput { .. } => "bad_input",
+            Self::UnknownRole(_) => "unknown_role",
+            Self::UserExists => "user_exists",
+            Self::UnknownUser => "unknown_user",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "upstream_unavailable",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::Delivery(_) => "delivery_failed",
+        }
+    }
+
+    pub(crate) fn bad(field: &str, message: impl Into<String>) -> Self {
+        Self::BadInput {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ManagementError> for InviteError {
+    fn from(e: ManagementError) -> Self {
+        match e {
+            ManagementError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            ManagementError::Unavailable { reason } => Self::Unavailable(reason),
+            ManagementError::Forbidden { .. }
+            | ManagementError::Unauthorized { .. }
+            | ManagementError::Misconfigured { .. } => Self::Misconfigured(e.to_string()),
+            // Unexpected answers for the requests we build: the tenant differs
+            // from what we expect (e.g. a custom DB connection's rules).
+            ManagementError::Conflict { .. }
+            | ManagementError::NotFound { .. }
+            | ManagementError::BadRequest(_) => Self::Misconfigured(e.to_string()),
+        }
+    }
+}
+
+impl From<InviteError> for ApiError {
+    fn from(e: InviteError) -> Self {
+        match e {
+            InviteError::Unauthenticated(r) => ApiError::Unauthenticated(r),
+            InviteError::Forbidden(p) => {
+                ApiError::Forbidden(format!("inviting users requires the `{p}` permission"))
+            }
+            InviteError::BadInput { field, message } => ApiError::bad_field(&field, message),
+            InviteError::UnknownRole(r) => {
+                ApiError::bad_field("input.roles", format!("unknown role `{r}`"))
+            }
+            InviteError::UserExists => ApiError::UserExists,
+            InviteError::UnknownUser => {
+                ApiError::bad_field("email", "no invited user has this email")
+            }
+            InviteError::RateLimited { retry_after } => ApiError::RateLimited {
+                message: "the identity provider is rate limiting; retry later".to_owned(),
+                retry_after,
+            },
+            InviteError::Unavailable(_) => ApiError::unavailable(
+                "the identity provider is unavailable; retry the invitation later",
+            ),
+            InviteError::Delivery(_) => ApiError::unavailable(
+                "the invitation email could not be sent; use resendInvitation later",
+            ),
+            InviteError::Misconfigured(_) => ApiError::Internal,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Binds `Mutation.inviteUser`, `Mutation.resendInvitation` and
+//! `Query.invitations` to an [`InviteService`].
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::{Name, Value};
+
+use super::{Invitation, InvitationPage, InviteInput, InviteService};
+use crate::error::ApiError;
+use crate::graphql::{Bindings, RequestContext};
+
+fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
+}
+
+fn strings(v: &[String]) -> Value {
+    Value::List(v.iter().map(|s| Value::String(s.clone())).collect())
+}
+
+/// The GraphQL `Invitation` object.
+pub fn invitation_value(i: &Invitation) -> Value {
+    obj([
+        ("userId", Value::String(i.user_id.clone())),
+        ("email", Value::String(i.email.clone())),
+        ("roles", strings(&i.roles)),
+        (
+            "expiresAt",
+            i.expires_at.map_or(Value::Null, |t| {
+                Value::String(humantime::format_rfc3339_seconds(t).to_string())
+            }),
+        ),
+        (
+            "ticketUrl",
+            i.ticket_url
+                .as_ref()
+                .map_or(Value::Null, |u| Value::String(u.expose().to_owned())),
+        ),
+        ("resent", Value::Boolean(i.resent)),
+    ])
+}
+
+fn page_value(p: &InvitationPage) -> Value {
+    obj([
+        (
+            "items",
+            Value::List(p.items.iter().map(invitation_value).collect()),
+        ),
+        ("page", Value::from(p.page)),
+        ("perPage", Value::from(p.per_page)),
+        ("total", Value::from(p.total.min(i32::MAX as u64))),
+    ])
+}
+
+fn input(ctx: &ResolverContext<'_>) -> Result<InviteInput, async_graphql::Error> {
+    let input = ctx.args.try_get("input")?.object()?;
+    let email = input.try_get("email")?.string()?.to_owned();
+    let roles = input
+        .try_get("roles")?
+        .list()?
+        .iter()
+        .map(|r| r.string().map(str::to_owned))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = match input.get("name") {
+        Some(v) if !v.is_null() => Some(v.string()?.to_owned()),
+        _ => None,
+    };
+    let metadata = match input.get("metadata") {
+        Some(v) if !v.is_null() => match v.as_value().clone().into_json()? {
+            serde_json::Value::Object(m) => Some(m),
+            _ => return Err(ApiError::bad_field("input.metadata", "must be a JSON object").into()),
+        },
+        _ => None,
+    };
+    Ok(InviteInput {
+        email,
+        roles,
+        name,
+        metadata,
+    })
+}
+
+/// Binds the invitation operations (replacing the "not configured" placeholders).
+pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
+    let s = svc.clone();
+    b.bind("Mutation.inviteUser", move |ctx: ResolverContext<'_>| {
+        let svc = s.clone();
+        FieldFuture::new(async move {
+            let rc = ctx.data::<RequestContext>()?;
+            let input = input(&ctx)?;
+            let inv = svc
+                .invite(&rc.principal, input)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Some(FieldValue::value(invitation_value(&inv))))
+        })
+    });
+    let s = svc.clone();
+    b.bind(
+        "Mutation.resendInvitation",
+        move |ctx: ResolverContext<'_>| {
+            let svc = s.clone();
+            FieldFuture::new(async move {
+                let rc = ctx.data::<RequestContext>()?;
+                let email = ctx.args.try_get("email")?.string()?.to_owned();
+                let inv = svc
+                    .resend(&rc.principal, &email)
+                    .await
+                    .map_err(ApiError::from)?;
+                Ok(Some(FieldValue::value(invitation_value(&inv))))
+            })
+        },
+    );
+    b.bind("Query.invitations", move |ctx: ResolverContext<'_>| {
+        let svc = svc.clone();
+        FieldFuture::new(async move {
+            let rc = ctx.data::<RequestContext>()?;
+            let page = match ctx.args.get("page") {
+                Some(v) if !v.is_null() => v.i64()?,
+                _ => 0,
+            };
+            let per_page = match ctx.args.get("perPage") {
+                Some(v) if !v.is_null() => v.i64()?,
+                _ => 50,
+            };
+            let p = svc
+                .list(&rc.principal, page, per_page)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(Some(FieldValue::value(page_value(&p))))
+        })
+    });
+}

@@ -1,0 +1,303 @@
+//! Failure modes the emulator cannot produce, with wiremock doubles that answer
+//! as auth0-wire.md §8 says.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use authgate::invite::{InviteInput, InviteService, InviteSettings};
+use serde_json::json;
+use wiremock::matchers::{any, body_partial_json, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::*;
+use crate::helpers::user;
+
+const USER_ID: &str = "auth0|63d1aa";
+
+async fn double() -> (MockServer, Arc<InviteService>) {
+    let server = MockServer::start().await;
+    let base: Url = format!("{}/", server.uri()).parse().unwrap();
+    let svc = service(&auth0_for(base), InviteSettings::default());
+    (server, svc)
+}
+
+fn token(expect: u64) -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "mgmt-token", "expires_in": 86400, "token_type": "Bearer"
+        })))
+        .expect(expect)
+}
+
+fn roles() -> Mock {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/roles"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "roles": [{"id": "rol_user", "name": "user"}, {"id": "rol_admin", "name": "admin"}],
+            "start": 0, "limit": 100, "total": 2
+        })))
+}
+
+fn created(email: &str) -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({
+        "user_id": USER_ID, "email": email, "email_verified": false,
+        "identities": [{"connection": "Username-Password-Authentication", "user_id": "63d1aa", "provider": "auth0", "isSocial": false}],
+        "logins_count": 0
+    }))
+}
+
+fn ticket() -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/api/v2/tickets/password-change"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "ticket": "https://acme.eu.auth0.com/u/reset-password?ticket=vCXr123#"
+        })))
+}
+
+#[tokio::test]
+async fn refused_callers_cause_no_management_call() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let base: Url = format!("{}/", server.uri()).parse().unwrap();
+    let app = gateway(service(&auth0_for(base), InviteSettings::default())).await;
+    let vars = json!({"input": {"email": "x@example.com", "roles": ["user"]}});
+    for (token, code) in [
+        (None, "UNAUTHENTICATED"),
+        (Some("revoked"), "UNAUTHENTICATED"),
+        (Some("user"), "FORBIDDEN"),
+    ] {
+        let r = app.gql(INVITE, vars.clone(), token).await;
+        assert_eq!(r.code(0), code, "{token:?}");
+    }
+    let r = app.gql(LIST, json!({}), None).await;
+    assert_eq!(r.code(0), "UNAUTHENTICATED");
+    let r = app
+        .gql(RESEND, json!({"email": "x@example.com"}), Some("user"))
+        .await;
+    assert_eq!(r.code(0), "FORBIDDEN");
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_retry_completes_an_invitation_that_failed_half_way() {
+    let (server, svc) = double().await;
+    let app = gateway(svc).await;
+    token(1).mount(&server).await;
+    roles().expect(1).mount(&server).await;
+    // First creation succeeds; afterwards the user exists.
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users"))
+        .and(body_partial_json(json!({
+            "email": "half@example.com", "email_verified": false, "verify_email": false,
+            "connection": "Username-Password-Authentication",
+            "app_metadata": {"invited": true, "invited_by": "auth0|admin", "invitation_roles": ["user"]}
+        })))
+        .respond_with(created("half@example.com"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
+            "statusCode": 409, "error": "Conflict", "message": "The user already exists.", "errorCode": "auth0_idp_error"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Role assignment is down once.
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("upstream connect error"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
+        .and(body_partial_json(json!({"roles": ["rol_user"]})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users-by-email"))
+        .and(query_param("email", "half@example.com"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{
+            "user_id": USER_ID, "email": "half@example.com", "email_verified": false,
+            "identities": [{"connection": "Username-Password-Authentication"}],
+            "logins_count": 0
+        }])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/tickets/password-change"))
+        .and(body_partial_json(json!({
+            "user_id": USER_ID, "ttl_sec": 604800, "mark_email_as_verified": true, "client_id": CLIENT_ID
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "ticket": "https://acme.eu.auth0.com/u/reset-password?ticket=vCXr123#"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let vars = json!({"input": {"email": "half@example.com", "roles": ["user"]}});
+    let r = app.gql(INVITE, vars.clone(), Some("admin")).await;
+    assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE", "{}", r.body);
+    let r = app.gql(INVITE, vars, Some("admin")).await;
+    let inv = data(&r, "inviteUser");
+    assert_eq!(inv["resent"], true);
+    assert_eq!(inv["userId"], USER_ID);
+    assert_eq!(
+        inv["ticketUrl"],
+        "https://acme.eu.auth0.com/u/reset-password?ticket=vCXr123#type=invite"
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn management_rate_limit_becomes_rate_limited_with_retry_after() {
+    let (server, svc) = double().await;
+    let app = gateway(svc).await;
+    token(1).mount(&server).await;
+    roles().mount(&server).await;
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 30;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-ratelimit-limit", "50")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                .set_body_json(json!({
+                    "statusCode": 429, "error": "Too Many Requests",
+                    "message": "Global per second users_write group limit has been reached",
+                    "errorCode": "too_many_requests"
+                })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = app
+        .gql(
+            INVITE,
+            json!({"input": {"email": "slow@example.com", "roles": ["user"]}}),
+            Some("admin"),
+        )
+        .await;
+    assert_eq!(r.code(0), "RATE_LIMITED", "{}", r.body);
+    let retry = r.body["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap();
+    assert!((25..=31).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn missing_management_scope_is_an_internal_error_with_nothing_leaked() {
+    let (server, svc) = double().await;
+    let app = gateway(svc).await;
+    token(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/roles"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "statusCode": 403, "error": "Forbidden",
+            "message": "Insufficient scope, expected any of: read:roles", "errorCode": "insufficient_scope"
+        })))
+        .mount(&server)
+        .await;
+    let r = app
+        .gql(
+            INVITE,
+            json!({"input": {"email": "scope@example.com", "roles": ["user"]}}),
+            Some("admin"),
+        )
+        .await;
+    assert_eq!(r.code(0), "INTERNAL_SERVER_ERROR");
+    let msg = r.body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        !msg.contains("scope") && !msg.contains("mgmt-token"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn management_outage_is_upstream_unavailable() {
+    let (server, svc) = double().await;
+    let app = gateway(svc).await;
+    token(1).mount(&server).await;
+    roles().mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&server)
+        .await;
+    let r = app
+        .gql(
+            INVITE,
+            json!({"input": {"email": "down@example.com", "roles": []}}),
+            Some("admin"),
+        )
+        .await;
+    assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn one_token_and_one_role_listing_serve_fifty_invitations() {
+    let (server, svc) = double().await;
+    token(1).mount(&server).await;
+    roles().expect(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users"))
+        .respond_with(created("many@example.com"))
+        .expect(50)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(50)
+        .mount(&server)
+        .await;
+    ticket().expect(50).mount(&server).await;
+    let admin = user("auth0|admin", &["create:invitations"], &["admin"]);
+    let results = futures::future::join_all((0..50).map(|i| {
+        let svc = svc.clone();
+        let admin = admin.clone();
+        async move {
+            svc.invite(
+                &admin,
+                InviteInput {
+                    email: format!("many{i}@example.com"),
+                    roles: vec!["admin".into()],
+                    ..InviteInput::default()
+                },
+            )
+            .await
+        }
+    }))
+    .await;
+    for r in results {
+        let inv = r.unwrap();
+        assert_eq!(inv.roles, ["admin"]);
+        assert!(!inv.resent);
+        assert!(inv.expires_at.unwrap() > SystemTime::now() + Duration::from_secs(6 * 86400));
+        assert!(
+            !format!("{inv:?}").contains("vCXr123"),
+            "Debug hides the link"
+        );
+    }
+    server.verify().await;
+}
