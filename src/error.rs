@@ -113,8 +113,7 @@ impl ApiError {
                 "the refresh token is invalid or expired; log in again".to_owned()
             }
             ApiError::RefreshTokenMissing => {
-                "no refresh token: pass `refreshToken`, or log in first (cookie custody)"
-                    .to_owned()
+                "no refresh token: pass `refreshToken`, or log in first (cookie custody)".to_owned()
             }
             ApiError::Forbidden(m) => m.clone(),
             ApiError::BadUserInput { message, .. } => message.clone(),

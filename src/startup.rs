@@ -185,9 +185,14 @@ impl ApplicationBuilder {
             store,
             self.settings.graphql.path.clone(),
         ));
+        let mgmt = crate::auth0::ManagementClient::new(&self.settings.auth0, http.clone());
+        let invites =
+            crate::invite::build(self.settings.invites.clone(), &self.settings.auth0, mgmt)
+                .map_err(|e| anyhow::anyhow!("invitations: {e}"))?;
         // precedence: built-in placeholders < session resolvers < the caller's
         let mut bound = Bindings::default();
         crate::session::bind(&mut bound, session);
+        crate::invite::bind(&mut bound, Arc::new(invites));
         bound.merge(&mut self.bindings);
         self.bindings = bound;
 

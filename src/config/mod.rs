@@ -43,6 +43,9 @@ pub struct Settings {
     /// Access-token verification. `issuer`, `audience`, `client_id` and
     /// `jwks_url` default to the identity provider's when left empty.
     pub guard: crate::auth::GuardSettings,
+    /// Back-office invitations (Management API).
+    #[serde(default)]
+    pub invites: crate::invite::InviteSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -335,6 +338,9 @@ impl Settings {
             }
             ProviderKind::Emulator => {}
         }
+        if let Err(errs) = self.invites.validate() {
+            issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+        }
         if let Err(errs) = self.effective_guard(None).validate() {
             issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
         }
@@ -381,7 +387,11 @@ impl Settings {
         if g.jwks_url.is_none() && g.jwks_file.is_none() {
             g.jwks_url = url::Url::parse(&format!(
                 "{}.well-known/jwks.json",
-                if g.issuer.ends_with('/') { g.issuer.clone() } else { format!("{}/", g.issuer) }
+                if g.issuer.ends_with('/') {
+                    g.issuer.clone()
+                } else {
+                    format!("{}/", g.issuer)
+                }
             ))
             .ok();
         }

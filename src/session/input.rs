@@ -106,7 +106,10 @@ pub fn optional_text(
         .map_err(|_| ApiError::bad_field(field, "must be a string"))?
         .trim();
     if s.chars().count() > max {
-        return Err(ApiError::bad_field(field, format!("at most {max} characters")));
+        return Err(ApiError::bad_field(
+            field,
+            format!("at most {max} characters"),
+        ));
     }
     Ok((!s.is_empty()).then(|| s.to_owned()))
 }
@@ -121,9 +124,11 @@ pub fn metadata(
     if v.is_null() {
         return Ok(None);
     }
-    let json = v.as_value().clone().into_json().map_err(|_| {
-        ApiError::bad_field(field, "must be an object of strings")
-    })?;
+    let json = v
+        .as_value()
+        .clone()
+        .into_json()
+        .map_err(|_| ApiError::bad_field(field, "must be an object of strings"))?;
     let serde_json::Value::Object(map) = json else {
         return Err(ApiError::bad_field(field, "must be an object of strings"));
     };
@@ -132,14 +137,25 @@ pub fn metadata(
     }
     for (k, val) in &map {
         if k.is_empty() || k.chars().count() > 100 {
-            return Err(ApiError::bad_field(field, "property names are 1 to 100 characters"));
+            return Err(ApiError::bad_field(
+                field,
+                "property names are 1 to 100 characters",
+            ));
         }
         match val {
             serde_json::Value::String(s) if s.chars().count() <= 500 => {}
             serde_json::Value::String(_) => {
-                return Err(ApiError::bad_field(field, format!("`{k}`: at most 500 characters")))
+                return Err(ApiError::bad_field(
+                    field,
+                    format!("`{k}`: at most 500 characters"),
+                ))
             }
-            _ => return Err(ApiError::bad_field(field, format!("`{k}` must be a string"))),
+            _ => {
+                return Err(ApiError::bad_field(
+                    field,
+                    format!("`{k}` must be a string"),
+                ))
+            }
         }
     }
     Ok(Some(map))
@@ -152,8 +168,21 @@ mod tests {
     #[test]
     fn emails() {
         assert!(Email::parse(" ada@example.com ").is_ok());
-        assert_eq!(Email::parse("Ada@Example.com").unwrap().as_str(), "Ada@Example.com");
-        for bad in ["", "ada", "@example.com", "ada@", "ada@example", "a..b@example.com", "ada@exa mple.com", "ada@.example.com", "<script>@x.io"] {
+        assert_eq!(
+            Email::parse("Ada@Example.com").unwrap().as_str(),
+            "Ada@Example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "a..b@example.com",
+            "ada@exa mple.com",
+            "ada@.example.com",
+            "<script>@x.io",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -215,7 +215,10 @@ impl SessionService {
                 .map_or(Value::Null, |v| Value::String(v.expose().to_owned()))
         };
         Ok(object([
-            ("accessToken", Value::String(tokens.access_token.expose().to_owned())),
+            (
+                "accessToken",
+                Value::String(tokens.access_token.expose().to_owned()),
+            ),
             ("tokenType", Value::String(tokens.token_type.clone())),
             ("expiresIn", Value::from(tokens.expires_in)),
             (
@@ -257,15 +260,20 @@ impl SessionService {
     }
 
     async fn login(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
-        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let rc = ctx
+            .data::<RequestContext>()
+            .map_err(|_| ApiError::Internal)?;
         let input = ctx
             .args
             .try_get("input")
             .and_then(|v| v.object())
             .map_err(|_| ApiError::bad_input("`input` is required"))?;
         let email = Email::parse_arg(input.get("email"), "input.email")?;
-        let password =
-            Password::parse_arg(input.get("password"), "input.password", self.settings.max_password_chars)?;
+        let password = Password::parse_arg(
+            input.get("password"),
+            "input.password",
+            self.settings.max_password_chars,
+        )?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
         match self
@@ -275,7 +283,13 @@ impl SessionService {
         {
             Ok(tokens) => {
                 let payload = self.auth_payload(ctx, tokens, None).await;
-                audit("login", &user, rc, if payload.is_ok() { "success" } else { "error" }, None);
+                audit(
+                    "login",
+                    &user,
+                    rc,
+                    if payload.is_ok() { "success" } else { "error" },
+                    None,
+                );
                 payload
             }
             Err(e) => {
@@ -287,15 +301,20 @@ impl SessionService {
     }
 
     async fn signup(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
-        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let rc = ctx
+            .data::<RequestContext>()
+            .map_err(|_| ApiError::Internal)?;
         let input = ctx
             .args
             .try_get("input")
             .and_then(|v| v.object())
             .map_err(|_| ApiError::bad_input("`input` is required"))?;
         let email = Email::parse_arg(input.get("email"), "input.email")?;
-        let password =
-            Password::parse_arg(input.get("password"), "input.password", self.settings.max_password_chars)?;
+        let password = Password::parse_arg(
+            input.get("password"),
+            "input.password",
+            self.settings.max_password_chars,
+        )?;
         let text = |k: &str| -> Result<Option<String>, ApiError> {
             input::optional_text(input.get(k), &format!("input.{k}"), 300)
         };
@@ -353,7 +372,9 @@ impl SessionService {
     }
 
     async fn refresh(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
-        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let rc = ctx
+            .data::<RequestContext>()
+            .map_err(|_| ApiError::Internal)?;
         let Some(rt) = self.refresh_token(ctx, rc) else {
             return Err(ApiError::RefreshTokenMissing);
         };
@@ -361,7 +382,13 @@ impl SessionService {
         match self.provider.refresh(&rt, &call).await {
             Ok(tokens) => {
                 let payload = self.auth_payload(ctx, tokens, Some(&rt)).await;
-                audit("refresh", "-", rc, if payload.is_ok() { "success" } else { "error" }, None);
+                audit(
+                    "refresh",
+                    "-",
+                    rc,
+                    if payload.is_ok() { "success" } else { "error" },
+                    None,
+                );
                 payload
             }
             Err(e) => {
@@ -375,15 +402,15 @@ impl SessionService {
     }
 
     async fn logout(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
-        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let rc = ctx
+            .data::<RequestContext>()
+            .map_err(|_| ApiError::Internal)?;
         // the access token presented: denylisted until it expires
         if let Principal::User(u) = &rc.principal {
             let ttl = Duration::from_secs(u.expires_at.saturating_sub(now_secs()) + 60);
             if let Err(e) = self.store.revoke(&u.token_id, ttl).await {
                 tracing::error!(error = %e, "could not put the access token on the revocation list");
-                return Err(ApiError::unavailable(
-                    "logout could not be recorded; retry",
-                ));
+                return Err(ApiError::unavailable("logout could not be recorded; retry"));
             }
         }
         let rt = self.refresh_token(ctx, rc);
@@ -391,7 +418,13 @@ impl SessionService {
         if let Some(rt) = rt {
             let call = call_context(rc);
             if let Err(e) = self.provider.revoke_refresh_token(&rt, &call).await {
-                audit("logout", subject(&rc.principal), rc, "failure", Some(e.kind()));
+                audit(
+                    "logout",
+                    subject(&rc.principal),
+                    rc,
+                    "failure",
+                    Some(e.kind()),
+                );
                 return Err(map_provider_error(&e));
             }
         }
@@ -400,16 +433,24 @@ impl SessionService {
     }
 
     async fn password_reset(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
-        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let rc = ctx
+            .data::<RequestContext>()
+            .map_err(|_| ApiError::Internal)?;
         let email = Email::parse_arg(ctx.args.get("email"), "email")?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
-        match self.provider.request_password_reset(email.as_str(), &call).await {
+        match self
+            .provider
+            .request_password_reset(email.as_str(), &call)
+            .await
+        {
             Ok(()) => audit("password_reset", &user, rc, "requested", None),
             // whatever Auth0 says about the user, the answer is the same
-            Err(e @ (ProviderError::Unavailable { .. }
-            | ProviderError::RateLimited { .. }
-            | ProviderError::TooManyAttempts { .. })) => {
+            Err(
+                e @ (ProviderError::Unavailable { .. }
+                | ProviderError::RateLimited { .. }
+                | ProviderError::TooManyAttempts { .. }),
+            ) => {
                 audit("password_reset", &user, rc, "failure", Some(e.kind()));
                 return Err(map_provider_error(&e));
             }
@@ -428,7 +469,9 @@ impl SessionService {
     }
 
     async fn me(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
-        let rc = ctx.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let rc = ctx
+            .data::<RequestContext>()
+            .map_err(|_| ApiError::Internal)?;
         let Principal::User(user) = &rc.principal else {
             return Err(ApiError::Unauthenticated(None));
         };
@@ -536,8 +579,14 @@ pub fn map_provider_error(e: &ProviderError) -> ApiError {
             message,
         } => {
             let mut ext = serde_json::Map::new();
-            ext.insert("reason".into(), serde_json::Value::String("PASSWORD_POLICY".into()));
-            ext.insert("policyError".into(), serde_json::Value::String(kind.clone()));
+            ext.insert(
+                "reason".into(),
+                serde_json::Value::String("PASSWORD_POLICY".into()),
+            );
+            ext.insert(
+                "policyError".into(),
+                serde_json::Value::String(kind.clone()),
+            );
             if let Some(p) = policy {
                 ext.insert("policy".into(), serde_json::Value::String(p.clone()));
             }
@@ -556,7 +605,10 @@ pub fn map_provider_error(e: &ProviderError) -> ApiError {
         }
         ProviderError::PasswordLeaked => {
             let mut ext = serde_json::Map::new();
-            ext.insert("reason".into(), serde_json::Value::String("PASSWORD_LEAKED".into()));
+            ext.insert(
+                "reason".into(),
+                serde_json::Value::String("PASSWORD_LEAKED".into()),
+            );
             ApiError::BadUserInput {
                 message: "this password appeared in a data breach; reset it to continue".into(),
                 field: Some("input.password".into()),
@@ -582,9 +634,14 @@ pub fn map_provider_error(e: &ProviderError) -> ApiError {
             mfa_token: mfa_token.clone(),
         },
         ProviderError::InvalidRefreshToken => ApiError::RefreshTokenInvalid,
-        ProviderError::InvalidAccessToken => ApiError::Unauthenticated(Some(crate::auth::Rejection::Invalid)),
+        ProviderError::InvalidAccessToken => {
+            ApiError::Unauthenticated(Some(crate::auth::Rejection::Invalid))
+        }
         ProviderError::Denied { .. } => {
-            tracing::warn!(error = e.kind(), "the identity provider denied the request (rule or action)");
+            tracing::warn!(
+                error = e.kind(),
+                "the identity provider denied the request (rule or action)"
+            );
             ApiError::Forbidden("the identity provider refused this request".into())
         }
         ProviderError::Unavailable { .. } => {

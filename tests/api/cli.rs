@@ -127,12 +127,19 @@ fn start_logging_address(args: &[&str], envs: &[(&str, &str)]) -> (std::process:
             break;
         }
     }
-    (child, addr.expect("the start-up log names the bound address"))
+    (
+        child,
+        addr.expect("the start-up log names the bound address"),
+    )
 }
 
 fn stop(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap()
+        .success());
     child.wait().unwrap()
 }
 
@@ -174,13 +181,20 @@ async fn the_standalone_emulator_persists_and_rotates_keys() {
         .args(["emulator", "--rotate-keys", "--data-dir", &data])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (mut child, addr) = launch(data.clone()).await;
     let after = kids(addr).await;
     assert!(stop(&mut child, "-INT").success());
     // previous, current and next: the old keys stay published
     assert_eq!(after.len(), 3, "{after:?}");
-    assert!(before.iter().all(|k| after.contains(k)), "{before:?} ⊄ {after:?}");
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "{before:?} ⊄ {after:?}"
+    );
 }
 
 #[test]

@@ -38,7 +38,10 @@ pub fn full_settings() -> Settings {
 pub async fn spawn_full(configure: impl FnOnce(&mut Settings)) -> FullApp {
     let mut s = full_settings();
     configure(&mut s);
-    let app = Application::builder(s).build().await.expect("the app builds");
+    let app = Application::builder(s)
+        .build()
+        .await
+        .expect("the app builds");
     let addr = app.local_addr();
     let emulator = app.emulator_url().expect("the emulator runs");
     let shutdown = app.shutdown_handle();

@@ -10,3 +10,4 @@ mod helpers;
 mod http_contract;
 mod invites;
 mod schema;
+mod tour;
