@@ -260,3 +260,31 @@ async fn serve_logs_its_address_answers_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn the_production_example_is_valid_and_needs_its_secret() {
+    let out = authgate()
+        .env("AUTHGATE__AUTH0__CLIENT_SECRET", "from-the-environment")
+        .args(["check-config", "--config", "config/production.example.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !printed.contains("from-the-environment"),
+        "a secret was printed"
+    );
+    assert!(printed.contains("custody = \"cookie\""), "{printed}");
+    let out = authgate()
+        .args(["check-config", "--config", "config/production.example.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("auth0.client_secret"), "{err}");
+    assert!(err.contains("AUTHGATE__AUTH0__CLIENT_SECRET"), "{err}");
+}
