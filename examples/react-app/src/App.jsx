@@ -1,0 +1,224 @@
+import { useState } from 'react';
+import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
+import { INVITATIONS, INVITE, LOGIN, LOGOUT, ME, SIGNUP } from './operations.js';
+import { clearSession, setSession } from './session.js';
+import { useSession } from './useSession.js';
+import { go, useHashRoute } from './useHashRoute.js';
+import { describe } from './errors.js';
+
+export default function App() {
+  const session = useSession();
+  const route = useHashRoute();
+  if (session.status === 'restoring') {
+    return <main data-testid="restoring">Restoring your session…</main>;
+  }
+  const page =
+    route === '/login' ? <Login /> :
+    route === '/signup' ? <Signup /> :
+    route === '/admin' ? <Admin /> :
+    <Me />;
+  return (
+    <>
+      <Nav session={session} />
+      <main>{page}</main>
+    </>
+  );
+}
+
+function Nav({ session }) {
+  const client = useApolloClient();
+  const [logout] = useMutation(LOGOUT);
+  const onLogout = async () => {
+    try {
+      await logout(); // revokes the refresh token (cookie) and the access token
+    } catch {
+      // the local session ends anyway
+    }
+    clearSession();
+    await client.clearStore();
+    go('/login');
+  };
+  const authed = session.status === 'authenticated';
+  return (
+    <nav>
+      <a href="#/me">Me</a>
+      {authed && session.user?.roles?.includes('admin') && <a href="#/admin">Admin</a>}
+      {!authed && <a href="#/login">Log in</a>}
+      {!authed && <a href="#/signup">Sign up</a>}
+      {authed && <span className="who" data-testid="who">{session.user?.email}</span>}
+      {authed && <button data-testid="logout" onClick={onLogout}>Log out</button>}
+    </nav>
+  );
+}
+
+function ErrorText({ error }) {
+  const d = describe(error);
+  if (!d) return null;
+  return (
+    <p className="error" role="alert" data-testid="error" data-code={d.code} data-reason={d.reason || ''}>
+      {d.message} {d.code && <small>[{d.code}{d.reason ? ` / ${d.reason}` : ''}]</small>}
+    </p>
+  );
+}
+
+function useForm(initial) {
+  const [values, setValues] = useState(initial);
+  const bind = (name) => ({
+    name,
+    value: values[name],
+    onChange: (e) => setValues((v) => ({ ...v, [name]: e.target.value })),
+  });
+  return [values, bind];
+}
+
+function Login() {
+  const client = useApolloClient();
+  const [login, { loading }] = useMutation(LOGIN);
+  const [error, setError] = useState(null);
+  const [values, bind] = useForm({ email: '', password: '' });
+  const onSubmit = async (e) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const { data } = await login({ variables: { input: values } });
+      setSession(data.login);
+      await client.resetStore();
+      go('/me');
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <div className="card">
+      <h1>Log in</h1>
+      <form onSubmit={onSubmit} data-testid="login-form">
+        <input type="email" placeholder="email" autoComplete="username" required {...bind('email')} />
+        <input type="password" placeholder="password" autoComplete="current-password" required {...bind('password')} />
+        <button type="submit" disabled={loading}>Log in</button>
+      </form>
+      <ErrorText error={error} />
+    </div>
+  );
+}
+
+function Signup() {
+  const client = useApolloClient();
+  const [signup, { loading }] = useMutation(SIGNUP);
+  const [error, setError] = useState(null);
+  const [created, setCreated] = useState(null);
+  const [values, bind] = useForm({ email: '', password: '', name: '' });
+  const onSubmit = async (e) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const { data } = await signup({ variables: { input: values } });
+      if (data.signup.auth) {
+        setSession(data.signup.auth); // the gateway logged the new user in
+        await client.resetStore();
+        go('/me');
+      } else {
+        setCreated(data.signup.email); // e.g. e-mail verification required first
+      }
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <div className="card">
+      <h1>Sign up</h1>
+      <form onSubmit={onSubmit} data-testid="signup-form">
+        <input type="email" placeholder="email" autoComplete="username" required {...bind('email')} />
+        <input type="password" placeholder="password" autoComplete="new-password" required {...bind('password')} />
+        <input placeholder="name" {...bind('name')} />
+        <button type="submit" disabled={loading}>Create account</button>
+      </form>
+      {created && <p>Account {created} created: log in.</p>}
+      <ErrorText error={error} />
+    </div>
+  );
+}
+
+function Me() {
+  const session = useSession();
+  // An expired access token is refreshed by the link (see apollo.js) and the
+  // query retried: this component never sees TOKEN_EXPIRED.
+  const { data, error, loading, refetch } = useQuery(ME, { fetchPolicy: 'network-only' });
+  if (loading) return <p>Loading…</p>;
+  if (error || !data?.me) {
+    return (
+      <div className="card" data-testid="me-refused">
+        <h1>Not signed in</h1>
+        <ErrorText error={error} />
+        <p><a href="#/login">Log in</a> or <a href="#/signup">sign up</a>.</p>
+      </div>
+    );
+  }
+  const me = data.me;
+  return (
+    <div className="card" data-testid="me">
+      <h1>Hello, <span data-testid="me-email">{me.email}</span></h1>
+      <dl>
+        <dt>Subject</dt><dd><code data-testid="me-id">{me.id}</code></dd>
+        <dt>Roles</dt><dd data-testid="me-roles">{me.roles.join(', ') || '—'}</dd>
+        <dt>Permissions</dt><dd>{me.permissions.join(', ') || '—'}</dd>
+        <dt>Access token expires</dt><dd data-testid="me-expires">{me.expiresAt}</dd>
+      </dl>
+      <button data-testid="me-refetch" onClick={() => refetch()} disabled={session.status !== 'authenticated'}>
+        Ask the gateway again
+      </button>
+    </div>
+  );
+}
+
+function Admin() {
+  const session = useSession();
+  const isAdmin = session.user?.permissions?.includes('create:invitations');
+  const [invite, { loading }] = useMutation(INVITE, { refetchQueries: [INVITATIONS] });
+  const pending = useQuery(INVITATIONS, { skip: !isAdmin, fetchPolicy: 'network-only' });
+  const [error, setError] = useState(null);
+  const [result, setResult] = useState(null);
+  const [values, bind] = useForm({ email: '', role: 'user' });
+  if (!isAdmin) return <div className="card"><h1>Admin</h1><p>Only administrators can invite.</p></div>;
+  const onSubmit = async (e) => {
+    e.preventDefault();
+    setError(null);
+    setResult(null);
+    try {
+      const { data } = await invite({ variables: { input: { email: values.email, roles: [values.role] } } });
+      setResult(data.inviteUser);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <div className="card">
+      <h1>Invite a user</h1>
+      <form onSubmit={onSubmit} data-testid="invite-form">
+        <input type="email" placeholder="email" required {...bind('email')} />
+        <select {...bind('role')}>
+          <option value="user">user</option>
+          <option value="admin">admin</option>
+        </select>
+        <button type="submit" disabled={loading}>Invite</button>
+      </form>
+      <ErrorText error={error} />
+      {result && (
+        <div data-testid="invitation">
+          <p>
+            {result.resent ? 'A fresh link for' : 'Invited'} <b data-testid="invited-email">{result.email}</b> as{' '}
+            {result.roles.join(', ')}. Send them this link (it is a credential; it expires {result.expiresAt}):
+          </p>
+          {result.ticketUrl ? (
+            <a data-testid="ticket-url" href={result.ticketUrl}>{result.ticketUrl}</a>
+          ) : (
+            <p>The gateway e-mailed the link.</p>
+          )}
+        </div>
+      )}
+      <h2>Pending invitations</h2>
+      <ul data-testid="pending">
+        {pending.data?.invitations.items.map((i) => <li key={i.userId}>{i.email} ({i.roles.join(', ')})</li>)}
+      </ul>
+    </div>
+  );
+}

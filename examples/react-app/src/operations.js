@@ -1,0 +1,39 @@
+import { gql } from '@apollo/client';
+
+const AUTH = gql`
+  fragment AuthFields on AuthPayload {
+    accessToken
+    expiresAt
+    user { id email name roles permissions }
+  }
+`;
+
+export const LOGIN = gql`
+  mutation Login($input: LoginInput!) { login(input: $input) { ...AuthFields } }
+  ${AUTH}
+`;
+
+export const SIGNUP = gql`
+  mutation Signup($input: SignupInput!) {
+    signup(input: $input) { userId email auth { ...AuthFields } }
+  }
+  ${AUTH}
+`;
+
+export const LOGOUT = gql`
+  mutation Logout { logout { ok } }
+`;
+
+export const ME = gql`
+  query Me { me { id email name emailVerified roles permissions expiresAt } }
+`;
+
+export const INVITE = gql`
+  mutation Invite($input: InviteUserInput!) {
+    inviteUser(input: $input) { userId email roles expiresAt ticketUrl resent }
+  }
+`;
+
+export const INVITATIONS = gql`
+  query Invitations { invitations(status: PENDING, perPage: 20) { total items { userId email roles } } }
+`;
