@@ -609,6 +609,9 @@ async fn write_atomically(path: &Path, doc: &[u8]) -> Result<(), JwksError> {
     let tmp = PathBuf::from(tmp);
     let write = async {
         use tokio::io::AsyncWriteExt;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await?;
+        }
         let mut f = tokio::fs::File::create(&tmp).await?;
         f.write_all(doc).await?;
         f.sync_all().await?;

@@ -18,10 +18,16 @@ use super::{policy, Emulator};
 const INVALID_TICKET: &str = "This ticket is invalid, expired or already used.";
 
 fn page(status: StatusCode, title: &str, message: Option<&str>, ticket: Option<&str>) -> Response {
+    // an error is an alert; a success (2xx) is a plain status message
+    let (class, role) = if status.is_success() {
+        ("success", "status")
+    } else {
+        ("error", "alert")
+    };
     let message = message
         .map(|m| {
             format!(
-                "<p class=\"error\" role=\"alert\">{}</p>",
+                "<p class=\"{class}\" role=\"{role}\">{}</p>",
                 html_escape(m).replace('\n', "<br>")
             )
         })
