@@ -9,3 +9,4 @@ mod guard;
 mod helpers;
 mod http_contract;
 mod schema;
+mod session;
