@@ -562,8 +562,16 @@ pub fn map_provider_error(e: &ProviderError) -> ApiError {
             if let Some(p) = policy {
                 ext.insert("policy".into(), serde_json::Value::String(p.clone()));
             }
-            if !rules.is_null() {
-                ext.insert("rules".into(), rules.clone());
+            // Auth0's `description` is `{"rules": [...], "verified": false}` for
+            // a PasswordStrengthError and a sentence for the other policy
+            // errors: the client gets the rule list itself, or nothing.
+            let rule_list = match rules {
+                serde_json::Value::Object(o) => o.get("rules").filter(|r| r.is_array()).cloned(),
+                serde_json::Value::Array(_) => Some(rules.clone()),
+                _ => None,
+            };
+            if let Some(list) = rule_list {
+                ext.insert("rules".into(), list);
             }
             ApiError::BadUserInput {
                 message: if message.is_empty() {
