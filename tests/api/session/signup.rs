@@ -51,9 +51,15 @@ async fn signup_logs_in_and_refuses_bad_input() {
     assert_eq!(e["extensions"]["field"], "input.password");
     let policy = e["extensions"]["policy"].as_str().expect("policy text");
     assert!(policy.contains("At least 8 characters"), "{policy}");
-    let rules = e["extensions"]["rules"].to_string();
-    assert!(rules.contains("lengthAtLeast"), "{rules}");
-    assert!(rules.contains("\"verified\":false"), "{rules}");
+    // the rule list itself, each with its code and whether it is met
+    let rules = e["extensions"]["rules"]
+        .as_array()
+        .expect("a list of rules");
+    let rule = |code: &str| rules.iter().find(|r| r["code"] == code).unwrap();
+    assert_eq!(rule("lengthAtLeast")["verified"], true);
+    assert_eq!(rule("lengthAtLeast")["format"], json!([8]));
+    assert_eq!(rule("shouldContain")["verified"], false);
+    assert!(rules.iter().all(|r| r["message"].is_string()));
     assert!(g.body["data"]["signup"].is_null());
 
     // a taken email, also in another case (Auth0 stores emails lower-case)
