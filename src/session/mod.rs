@@ -331,12 +331,12 @@ impl SessionService {
             Ok(c) => c,
             Err(ProviderError::UserExists) if self.settings.enumeration_safe_signup => {
                 audit("signup", &user, rc, "exists-hidden", Some("user_exists"));
-                return Ok(object([
-                    ("userId", Value::String(fake_user_id(email.as_str()))),
-                    ("email", Value::String(email.as_str().to_owned())),
-                    ("emailVerified", Value::Boolean(false)),
-                    ("auth", Value::Null),
-                ]));
+                return Ok(signup_payload(
+                    fake_user_id(email.as_str()),
+                    email.as_str().to_owned(),
+                    false,
+                    None,
+                ));
             }
             Err(e) => {
                 audit("signup", &user, rc, "failure", Some(e.kind()));
@@ -352,23 +352,23 @@ impl SessionService {
             {
                 Ok(tokens) => {
                     audit("login", &user, rc, "success", None);
-                    self.auth_payload(ctx, tokens, None).await?
+                    Some(self.auth_payload(ctx, tokens, None).await?)
                 }
                 Err(e) => {
                     // e.g. a rule that requires a verified email: the account exists
                     tracing::warn!(error = e.kind(), "login right after sign-up failed");
-                    Value::Null
+                    None
                 }
             }
         } else {
-            Value::Null
+            None
         };
-        Ok(object([
-            ("userId", Value::String(created.user_id)),
-            ("email", Value::String(created.email)),
-            ("emailVerified", Value::Boolean(created.email_verified)),
-            ("auth", auth),
-        ]))
+        Ok(signup_payload(
+            created.user_id,
+            created.email,
+            created.email_verified,
+            auth,
+        ))
     }
 
     async fn refresh(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
@@ -539,6 +539,27 @@ fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
 }
 
+/// The `SignupPayload`. Without tokens, `auth` is left out rather than set
+/// to `Value::Null`: the schema's default resolver hands a `Value::Null`
+/// under an object-typed field to the sub-fields as if it were an object
+/// (each then fails with INTERNAL_SERVER_ERROR); an absent key reads as null.
+fn signup_payload(
+    user_id: String,
+    email: String,
+    email_verified: bool,
+    auth: Option<Value>,
+) -> Value {
+    let mut payload = object([
+        ("userId", Value::String(user_id)),
+        ("email", Value::String(email)),
+        ("emailVerified", Value::Boolean(email_verified)),
+    ]);
+    if let (Value::Object(map), Some(auth)) = (&mut payload, auth) {
+        map.insert(Name::new("auth"), auth);
+    }
+    payload
+}
+
 /// `ada@example.com` → `a***@example.com`
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {
@@ -590,8 +611,16 @@ pub fn map_provider_error(e: &ProviderError) -> ApiError {
             if let Some(p) = policy {
                 ext.insert("policy".into(), serde_json::Value::String(p.clone()));
             }
-            if !rules.is_null() {
-                ext.insert("rules".into(), rules.clone());
+            // Auth0's `description` is `{"rules": [...], "verified": false}` for
+            // a PasswordStrengthError and a sentence for the other policy
+            // errors: the client gets the rule list itself, or nothing.
+            let rule_list = match rules {
+                serde_json::Value::Object(o) => o.get("rules").filter(|r| r.is_array()).cloned(),
+                serde_json::Value::Array(_) => Some(rules.clone()),
+                _ => None,
+            };
+            if let Some(list) = rule_list {
+                ext.insert("rules".into(), list);
             }
             ApiError::BadUserInput {
                 message: if message.is_empty() {

@@ -10,4 +10,5 @@ mod helpers;
 mod http_contract;
 mod invites;
 mod schema;
+mod session;
 mod tour;
