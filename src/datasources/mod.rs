@@ -59,55 +59,53 @@ impl Datasources {
                 errors.extend(e);
                 continue;
             }
-            let identity = match &s.identity {
-                IdentityMode::None => Identity::None,
-                IdentityMode::ForwardToken => Identity::Forward,
-                IdentityMode::ClaimsHeaders(c) => Identity::Claims(
-                    c.headers
-                        .iter()
-                        .filter_map(|(h, claim)| {
-                            Some((
-                                http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
-                                    .ok()?,
-                                claim.clone(),
-                            ))
-                        })
-                        .collect(),
-                ),
-                IdentityMode::ServiceToken(t) => {
-                    let source: Arc<dyn ServiceTokenSource> = match (
-                        &t.client_id,
-                        &t.client_secret,
-                        &service_tokens,
-                    ) {
-                        (Some(id), Some(secret), _) => match t.token_url.clone() {
-                            Some(url) => Arc::new(ClientCredentials::new(
-                                http.clone(),
-                                url,
-                                id.clone(),
-                                secret.clone(),
-                            )),
-                            None => {
-                                errors.push((
+            let identity =
+                match &s.identity {
+                    IdentityMode::None => Identity::None,
+                    IdentityMode::ForwardToken => Identity::Forward,
+                    IdentityMode::ClaimsHeaders(c) => Identity::Claims(
+                        c.headers
+                            .iter()
+                            .filter_map(|(h, claim)| {
+                                Some((
+                                    http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                                        .ok()?,
+                                    claim.clone(),
+                                ))
+                            })
+                            .collect(),
+                    ),
+                    IdentityMode::ServiceToken(t) => {
+                        let source: Arc<dyn ServiceTokenSource> =
+                            match (&t.client_id, &t.client_secret, &service_tokens) {
+                                (Some(id), Some(secret), _) => match t.token_url.clone() {
+                                    Some(url) => Arc::new(ClientCredentials::new(
+                                        http.clone(),
+                                        url,
+                                        id.clone(),
+                                        secret.clone(),
+                                    )),
+                                    None => {
+                                        errors.push((
                                     format!("datasources.{name}.identity.service_token.token_url"),
                                     "is required with client_id and client_secret".into(),
                                 ));
-                                continue;
-                            }
-                        },
-                        (_, _, Some(default)) => default.clone(),
-                        _ => {
-                            errors.push((
+                                        continue;
+                                    }
+                                },
+                                (_, _, Some(default)) => default.clone(),
+                                _ => {
+                                    errors.push((
                                 format!("datasources.{name}.identity.service_token"),
                                 "no token endpoint: set token_url, client_id and client_secret"
                                     .into(),
                             ));
-                            continue;
-                        }
-                    };
-                    Identity::Service(CachedServiceToken::new(source, t.audience.clone()))
-                }
-            };
+                                    continue;
+                                }
+                            };
+                        Identity::Service(CachedServiceToken::new(source, t.audience.clone()))
+                    }
+                };
             upstreams.insert(
                 name.clone(),
                 Arc::new(Upstream::new(

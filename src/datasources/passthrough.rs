@@ -74,10 +74,9 @@ impl Printer<'_> {
         self.out.push(')');
     }
 
+    /// Aliases are not forwarded: the gateway reads each child from its
+    /// parent object by field name and applies the client's aliases itself.
     fn field(&mut self, f: &Field) {
-        if let Some(a) = &f.alias {
-            let _ = write!(self.out, "{}: ", a.node);
-        }
         self.out.push_str(&f.name.node);
         self.arguments(&f.arguments);
         self.directives(&f.directives);
@@ -273,7 +272,7 @@ impl GraphqlField {
             .into());
         }
         let body = answer.json(&up.name).map_err(|e| e.to_api())?;
-        let key = c.item.node.response_key().node.to_string();
+        let key = c.item.node.name.node.to_string();
         let our_path = c.set_error_path(ServerError::new("", None)).path;
         let errors = body
             .get("errors")

@@ -4,6 +4,7 @@
 
 mod auth0_client;
 mod cli;
+mod datasources;
 mod emulator;
 mod helpers;
 mod http_contract;
