@@ -36,6 +36,20 @@ pub trait DirectiveResolverFactory: Send + Sync {
     fn directives(&self) -> &[&'static str];
     /// A resolver for the field, or a message explaining what is wrong.
     fn build(&self, site: &FieldSite<'_>) -> Result<Resolver, String>;
+    /// A schema extension the factory's resolvers rely on (e.g. one that puts
+    /// per-request state into every request's data). None by default.
+    fn extension(&self) -> Option<Arc<dyn async_graphql::extensions::ExtensionFactory>> {
+        None
+    }
+}
+
+/// Registers a factory's shared extension with the schema builder.
+struct SharedExtension(Arc<dyn async_graphql::extensions::ExtensionFactory>);
+
+impl async_graphql::extensions::ExtensionFactory for SharedExtension {
+    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
+        self.0.create()
+    }
 }
 
 /// What a directive factory sees of one field.
@@ -46,6 +60,8 @@ pub struct FieldSite<'a> {
     /// every type definition, by name (to look at the field's return type)
     pub types: &'a BTreeMap<String, MergedType>,
     pub location: &'a str,
+    /// the field belongs to the query or mutation root type
+    pub is_root: bool,
 }
 
 /// Resolvers bound by name, and directive factories.
@@ -588,6 +604,11 @@ pub fn build(
         .limit_recursive_depth(l.max_depth.saturating_mul(4).max(32))
         .limit_directives(l.max_aliases.max(10))
         .extension(super::limits::Limits::new(l.clone()));
+    for f in &bindings.factories {
+        if let Some(e) = f.extension() {
+            builder = builder.extension(SharedExtension(e));
+        }
+    }
     if !settings.introspection {
         builder = builder.disable_introspection();
     }
@@ -675,6 +696,7 @@ fn build_field(
                 directive: &d.node,
                 types: &doc.types,
                 location: &location,
+                is_root,
             };
             resolver = Some(
                 factory

@@ -4,6 +4,7 @@
 
 mod auth0_client;
 mod cli;
+mod datasources;
 mod emulator;
 mod guard;
 mod helpers;

@@ -1,0 +1,349 @@
+//! `@graphql(source:)`: a root field forwarded, with its selection set, the
+//! variables it uses and the fragments it needs, to an upstream GraphQL service.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::{ErrorExtensionValues, PathSegment, ServerError, Value};
+use async_graphql_parser::types::{Directive, Field, FragmentDefinition, Selection, SelectionSet};
+use async_graphql_parser::Positioned;
+use async_graphql_value::Name;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::{json, Value as Json};
+
+use super::error::DatasourceError;
+use super::upstream::{Call, Upstream};
+use crate::error::ApiError;
+use crate::graphql::schema::{base_name, to_field_value, MergedKind, PROPAGATED};
+use crate::graphql::{FieldSite, RequestContext, Resolver};
+
+pub(crate) struct GraphqlField {
+    upstream: Arc<Upstream>,
+    nullable: bool,
+    abstract_type: bool,
+}
+
+/// The upstream document for one field.
+pub(crate) struct Forwarded {
+    pub query: String,
+    pub variables: serde_json::Map<String, Json>,
+}
+
+struct Printer<'a> {
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    vars: BTreeSet<String>,
+    used_fragments: BTreeSet<String>,
+    out: String,
+}
+
+impl Printer<'_> {
+    fn value_vars(&mut self, v: &async_graphql_value::Value) {
+        match v {
+            async_graphql_value::Value::Variable(n) => {
+                self.vars.insert(n.to_string());
+            }
+            async_graphql_value::Value::List(items) => {
+                items.iter().for_each(|i| self.value_vars(i))
+            }
+            async_graphql_value::Value::Object(m) => m.values().for_each(|i| self.value_vars(i)),
+            _ => {}
+        }
+    }
+
+    fn directives(&mut self, ds: &[Positioned<Directive>]) {
+        for d in ds {
+            let _ = write!(self.out, " @{}", d.node.name.node);
+            self.arguments(&d.node.arguments);
+        }
+    }
+
+    fn arguments(&mut self, args: &[(Positioned<Name>, Positioned<async_graphql_value::Value>)]) {
+        if args.is_empty() {
+            return;
+        }
+        self.out.push('(');
+        for (i, (n, v)) in args.iter().enumerate() {
+            if i > 0 {
+                self.out.push_str(", ");
+            }
+            self.value_vars(&v.node);
+            let _ = write!(self.out, "{}: {}", n.node, v.node);
+        }
+        self.out.push(')');
+    }
+
+    /// Aliases are not forwarded: the gateway reads each child from its
+    /// parent object by field name and applies the client's aliases itself.
+    fn field(&mut self, f: &Field) {
+        self.out.push_str(&f.name.node);
+        self.arguments(&f.arguments);
+        self.directives(&f.directives);
+        self.selection_set(&f.selection_set.node);
+    }
+
+    fn selection_set(&mut self, s: &SelectionSet) {
+        if s.items.is_empty() {
+            return;
+        }
+        self.out.push_str(" {");
+        for item in &s.items {
+            self.out.push(' ');
+            match &item.node {
+                Selection::Field(f) => self.field(&f.node),
+                Selection::FragmentSpread(fs) => {
+                    let name = fs.node.fragment_name.node.to_string();
+                    let _ = write!(self.out, "...{name}");
+                    self.directives(&fs.node.directives);
+                    self.used_fragments.insert(name);
+                }
+                Selection::InlineFragment(inf) => {
+                    self.out.push_str("...");
+                    if let Some(tc) = &inf.node.type_condition {
+                        let _ = write!(self.out, " on {}", tc.node.on.node);
+                    }
+                    self.directives(&inf.node.directives);
+                    self.selection_set(&inf.node.selection_set.node);
+                }
+            }
+        }
+        self.out.push_str(" }");
+    }
+
+    /// Prints every fragment used (transitively), each once.
+    fn fragment_definitions(&mut self) {
+        let mut printed = BTreeSet::new();
+        while let Some(name) = self
+            .used_fragments
+            .iter()
+            .find(|n| !printed.contains(*n))
+            .cloned()
+        {
+            printed.insert(name.clone());
+            let Some(def) = self.fragments.get(name.as_str()) else {
+                continue;
+            };
+            let _ = write!(
+                self.out,
+                "\nfragment {name} on {}",
+                def.node.type_condition.node.on.node
+            );
+            self.directives(&def.node.directives);
+            self.selection_set(&def.node.selection_set.node);
+        }
+    }
+}
+
+/// Reprints the field being resolved as a document of its own.
+pub(crate) fn forwarded(ctx: &async_graphql::Context<'_>) -> Forwarded {
+    let env = &ctx.query_env;
+    let mut p = Printer {
+        fragments: &env.fragments,
+        vars: BTreeSet::new(),
+        used_fragments: BTreeSet::new(),
+        out: String::new(),
+    };
+    p.out.push('{');
+    p.out.push(' ');
+    p.field(&ctx.item.node);
+    p.out.push_str(" }");
+    let body = std::mem::take(&mut p.out);
+    p.fragment_definitions();
+    let fragments = std::mem::take(&mut p.out);
+    let op = &env.operation.node;
+    let mut defs = Vec::new();
+    let mut variables = serde_json::Map::new();
+    for d in &op.variable_definitions {
+        let name = d.node.name.node.to_string();
+        if !p.vars.contains(&name) {
+            continue;
+        }
+        let mut def = format!("${name}: {}", d.node.var_type.node);
+        if let Some(default) = &d.node.default_value {
+            let _ = write!(def, " = {}", default.node);
+        }
+        defs.push(def);
+        if let Some(v) = env.variables.get(name.as_str()) {
+            if let Ok(j) = v.clone().into_json() {
+                variables.insert(name, j);
+            }
+        }
+    }
+    let keyword = op.ty.to_string();
+    let head = if defs.is_empty() {
+        keyword
+    } else {
+        format!("{keyword}({})", defs.join(", "))
+    };
+    Forwarded {
+        query: format!("{head} {body}{fragments}"),
+        variables,
+    }
+}
+
+impl GraphqlField {
+    pub fn from_site(
+        site: &FieldSite<'_>,
+        upstreams: &HashMap<String, Arc<Upstream>>,
+        is_root: bool,
+    ) -> Result<Self, String> {
+        if !is_root {
+            return Err("@graphql is for fields of Query and Mutation".into());
+        }
+        let source = match site.directive.get_argument("source").map(|v| &v.node) {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err("`source` is required".into()),
+        };
+        if let Some(a) = site
+            .directive
+            .arguments
+            .iter()
+            .find(|(n, _)| n.node != "source")
+        {
+            return Err(format!(
+                "unknown argument `{}`: @graphql takes `source`",
+                a.0.node
+            ));
+        }
+        let upstream = upstreams.get(&source).cloned().ok_or_else(|| {
+            format!("unknown source `{source}`: configure [datasources.{source}]")
+        })?;
+        let ty = &site.field.ty.node;
+        Ok(Self {
+            upstream,
+            nullable: ty.nullable,
+            abstract_type: site.types.get(base_name(ty)).is_some_and(|t| {
+                matches!(
+                    t.kind,
+                    MergedKind::Interface { .. } | MergedKind::Union { .. }
+                )
+            }),
+        })
+    }
+
+    pub fn into_resolver(self) -> Resolver {
+        let this = Arc::new(self);
+        Arc::new(move |ctx: ResolverContext<'_>| {
+            let this = this.clone();
+            FieldFuture::new(async move { this.resolve(&ctx).await })
+        })
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ResolverContext<'_>,
+    ) -> async_graphql::Result<Option<FieldValue<'static>>> {
+        let c = ctx.ctx;
+        let rc = c.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
+        let up = &self.upstream;
+        let fwd = forwarded(c);
+        let mut headers = up.static_headers.clone();
+        for (k, v) in up
+            .identity
+            .headers(&up.name, &rc.principal)
+            .await
+            .map_err(|e| e.to_api())?
+        {
+            headers.insert(k, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&rc.meta.request_id) {
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let call = Call {
+            method: Method::POST,
+            url: up.settings.url.clone(),
+            headers: HeaderMap::clone(&headers),
+            body: Some(json!({"query": fwd.query, "variables": fwd.variables})),
+            deadline: rc.meta.deadline,
+        };
+        let answer = up.send(&call).await.map_err(|e| e.to_api())?;
+        if answer.status == 404 {
+            return Err(DatasourceError::Status {
+                source_name: up.name.clone(),
+                status: 404,
+                message: None,
+            }
+            .to_api()
+            .into());
+        }
+        let body = answer.json(&up.name).map_err(|e| e.to_api())?;
+        let key = c.item.node.name.node.to_string();
+        let our_path = c.set_error_path(ServerError::new("", None)).path;
+        let errors = body
+            .get("errors")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let data = body.get("data").and_then(|d| d.get(&key)).cloned();
+        if data.is_none() && errors.is_empty() {
+            return Err(DatasourceError::InvalidAnswer {
+                source_name: up.name.clone(),
+                detail: format!("no `data.{key}` in the answer"),
+            }
+            .to_api()
+            .into());
+        }
+        for e in &errors {
+            c.add_error(upstream_error(e, &our_path, &up.name));
+        }
+        match data.filter(|d| !d.is_null()) {
+            Some(d) => Ok(Value::from_json(d)
+                .ok()
+                .map(|v| to_field_value(v, self.abstract_type))),
+            None if self.nullable || errors.is_empty() => Ok(None),
+            // already reported with their paths
+            None => Err(async_graphql::Error::new(PROPAGATED)),
+        }
+    }
+}
+
+/// An upstream error, its path moved under this field's path. Its code is
+/// kept; one without a code becomes `UPSTREAM_UNAVAILABLE` (reason `UPSTREAM_ERROR`).
+fn upstream_error(e: &Json, our_path: &[PathSegment], source: &str) -> ServerError {
+    let message = e
+        .get("message")
+        .and_then(Json::as_str)
+        .filter(|m| m.len() <= 500)
+        .map_or_else(
+            || format!("the {source} service reported an error"),
+            str::to_owned,
+        );
+    let mut err = ServerError::new(message, None);
+    let mut path: Vec<PathSegment> = our_path.to_vec();
+    if let Some(p) = e.get("path").and_then(Json::as_array) {
+        for seg in p.iter().skip(1) {
+            match seg {
+                Json::String(s) => path.push(PathSegment::Field(s.clone())),
+                Json::Number(n) => {
+                    if let Some(i) = n.as_u64().and_then(|i| usize::try_from(i).ok()) {
+                        path.push(PathSegment::Index(i));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    err.path = path;
+    let mut ext = ErrorExtensionValues::default();
+    if let Some(Json::Object(m)) = e.get("extensions") {
+        for (k, v) in m {
+            if let Ok(v) = Value::from_json(v.clone()) {
+                ext.set(k.as_str(), v);
+            }
+        }
+    }
+    if !ext
+        .get("code")
+        .is_some_and(|c| matches!(c, Value::String(_)))
+    {
+        ext.set("code", "UPSTREAM_UNAVAILABLE");
+        ext.set("reason", "UPSTREAM_ERROR");
+    }
+    err.extensions = Some(ext);
+    err
+}

@@ -1,0 +1,523 @@
+//! `@rest`: a field resolved by one HTTP call (or one batched call per level).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
+use async_graphql::Value;
+use async_graphql_parser::types::BaseType;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use super::cache::{self, collect_keys, BatchMap, RequestCache};
+use super::error::DatasourceError;
+use super::identity::Identity;
+use super::settings::RESERVED_HEADERS;
+use super::template::{dig, BodyTemplate, Scope, Template, Values};
+use super::upstream::{Answer, Call, Upstream};
+use crate::error::ApiError;
+use crate::graphql::schema::{base_name, to_field_value, MergedKind};
+use crate::graphql::{FieldSite, RequestContext, Resolver};
+
+/// `batch: {query: "ids", key: "id", parentKey: "customerId", path: "/customers"}`
+struct BatchSpec {
+    query: String,
+    key: Vec<String>,
+    parent_key: Vec<String>,
+}
+
+pub(crate) struct RestField {
+    upstream: Arc<Upstream>,
+    method: Method,
+    path: Template,
+    query: Vec<(String, Template)>,
+    headers: Vec<(HeaderName, Template)>,
+    body: Option<BodyTemplate>,
+    select: Vec<String>,
+    batch: Option<BatchSpec>,
+    nullable: bool,
+    list: bool,
+    abstract_type: bool,
+}
+
+fn arg(site: &FieldSite<'_>, name: &str) -> Option<Json> {
+    site.directive
+        .get_argument(name)
+        .and_then(|v| v.node.clone().into_json().ok())
+        .filter(|j| !j.is_null())
+}
+
+fn string_arg(site: &FieldSite<'_>, name: &str) -> Result<Option<String>, String> {
+    match arg(site, name) {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("`{name}` must be a string")),
+    }
+}
+
+/// `[["k", "v"], …]` or `{k: "v", …}`.
+fn pairs(j: Json, what: &str) -> Result<Vec<(String, String)>, String> {
+    match j {
+        Json::Object(m) => m
+            .into_iter()
+            .map(|(k, v)| match v {
+                Json::String(s) => Ok((k, s)),
+                _ => Err(format!("`{what}`: the value of `{k}` must be a string")),
+            })
+            .collect(),
+        Json::Array(items) => items
+            .into_iter()
+            .map(|p| match p {
+                Json::Array(kv) if kv.len() == 2 => match (&kv[0], &kv[1]) {
+                    (Json::String(k), Json::String(v)) => Ok((k.clone(), v.clone())),
+                    _ => Err(format!("`{what}`: each pair is two strings")),
+                },
+                _ => Err(format!(
+                    "`{what}`: each entry is a pair [\"name\", \"template\"]"
+                )),
+            })
+            .collect(),
+        _ => Err(format!(
+            "`{what}` is a list of [name, template] pairs or an object"
+        )),
+    }
+}
+
+fn dotted(s: &str) -> Vec<String> {
+    s.split('.')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl RestField {
+    pub fn from_site(
+        site: &FieldSite<'_>,
+        upstreams: &HashMap<String, Arc<Upstream>>,
+        is_root: bool,
+    ) -> Result<Self, String> {
+        let source = string_arg(site, "source")?.ok_or("`source` is required")?;
+        let upstream = upstreams.get(&source).cloned().ok_or_else(|| {
+            let mut known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            format!(
+                "unknown source `{source}`: configure [datasources.{source}]{}",
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (configured: {})", known.join(", "))
+                }
+            )
+        })?;
+        let method_text = string_arg(site, "method")?.unwrap_or_else(|| "GET".into());
+        let method = match method_text.to_ascii_uppercase().as_str() {
+            "GET" => Method::GET,
+            "POST" => Method::POST,
+            "PUT" => Method::PUT,
+            "PATCH" => Method::PATCH,
+            "DELETE" => Method::DELETE,
+            _ => {
+                return Err(format!(
+                    "bad method `{method_text}`: use GET, POST, PUT, PATCH or DELETE"
+                ))
+            }
+        };
+        let args: Vec<String> = site
+            .field
+            .arguments
+            .iter()
+            .map(|a| a.node.name.node.to_string())
+            .collect();
+        let scope = Scope {
+            args: &args,
+            parent: !is_root,
+        };
+        let path_text = string_arg(site, "path")?.ok_or("`path` is required")?;
+        if !path_text.starts_with('/') {
+            return Err(format!("`path` must start with `/`: `{path_text}`"));
+        }
+        if path_text.contains(['?', '#']) {
+            return Err("`path` must not carry a query or fragment: use `query:`".into());
+        }
+        let path = Template::parse(&path_text, &scope)?;
+        let query = match arg(site, "query") {
+            None => Vec::new(),
+            Some(j) => pairs(j, "query")?
+                .into_iter()
+                .map(|(k, v)| Ok((k, Template::parse(&v, &scope)?)))
+                .collect::<Result<_, String>>()?,
+        };
+        let identity_headers: Vec<String> = match &upstream.identity {
+            Identity::Claims(h) => h.iter().map(|(n, _)| n.as_str().to_owned()).collect(),
+            _ => Vec::new(),
+        };
+        let headers = match arg(site, "headers") {
+            None => Vec::new(),
+            Some(j) => pairs(j, "headers")?
+                .into_iter()
+                .map(|(k, v)| {
+                    let name = HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|_| format!("`headers`: `{k}` is not a header name"))?;
+                    if RESERVED_HEADERS.contains(&name.as_str())
+                        || identity_headers.iter().any(|h| h == name.as_str())
+                    {
+                        return Err(format!(
+                            "`headers`: `{k}` is set by authgate itself (identity or request id)"
+                        ));
+                    }
+                    Ok((name, Template::parse(&v, &scope)?))
+                })
+                .collect::<Result<_, String>>()?,
+        };
+        let body = match arg(site, "body") {
+            None => None,
+            Some(j) => {
+                if method == Method::GET {
+                    return Err("a GET has no `body`".into());
+                }
+                Some(BodyTemplate::parse(&j, &scope)?)
+            }
+        };
+        let select = string_arg(site, "select")?
+            .map(|s| dotted(&s))
+            .unwrap_or_default();
+        let batch = match arg(site, "batch") {
+            None => None,
+            Some(Json::Object(m)) => {
+                if is_root {
+                    return Err("`batch` is for fields of object types (it needs a parent)".into());
+                }
+                if method != Method::GET {
+                    return Err("`batch` needs method GET".into());
+                }
+                let get = |k: &str| m.get(k).and_then(Json::as_str).map(str::to_owned);
+                let spec = BatchSpec {
+                    query: get("query").ok_or("`batch.query` (the query parameter) is required")?,
+                    key: dotted(
+                        &get("key").ok_or("`batch.key` (the key in each item) is required")?,
+                    ),
+                    parent_key: dotted(
+                        &get("parentKey")
+                            .ok_or("`batch.parentKey` (the parent's field) is required")?,
+                    ),
+                };
+                if path
+                    .vars()
+                    .any(|v| v.ns == super::template::Namespace::Parent)
+                    || query
+                        .iter()
+                        .any(|(_, t)| t.vars().any(|v| v.ns == super::template::Namespace::Parent))
+                {
+                    return Err("a batched call cannot use {parent.…} in `path` or `query`: the parents differ".into());
+                }
+                if let Some(unknown) = m
+                    .keys()
+                    .find(|k| !["query", "key", "parentKey"].contains(&k.as_str()))
+                {
+                    return Err(format!(
+                        "unknown `batch.{unknown}`: use query, key, parentKey"
+                    ));
+                }
+                Some(spec)
+            }
+            Some(_) => return Err("`batch` is an object {query, key, parentKey}".into()),
+        };
+        let ty = &site.field.ty.node;
+        let abstract_type = site.types.get(base_name(ty)).is_some_and(|t| {
+            matches!(
+                t.kind,
+                MergedKind::Interface { .. } | MergedKind::Union { .. }
+            )
+        });
+        Ok(Self {
+            upstream,
+            method,
+            path,
+            query,
+            headers,
+            body,
+            select,
+            batch,
+            nullable: ty.nullable,
+            list: matches!(ty.base, BaseType::List(_)),
+            abstract_type,
+        })
+    }
+
+    pub fn into_resolver(self) -> Resolver {
+        let this = Arc::new(self);
+        Arc::new(move |ctx: ResolverContext<'_>| {
+            let this = this.clone();
+            FieldFuture::new(async move {
+                match this.resolve(&ctx).await {
+                    Ok(Some(v)) => Ok(Some(v)),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            })
+        })
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ResolverContext<'_>,
+    ) -> Result<Option<FieldValue<'static>>, ApiError> {
+        let rc = ctx
+            .data::<RequestContext>()
+            .map_err(|_| ApiError::Internal)?;
+        let args = Json::Object(
+            ctx.args
+                .as_index_map()
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), v.clone().into_json().ok()?)))
+                .collect(),
+        );
+        let parent = ctx
+            .parent_value
+            .as_value()
+            .and_then(|v| v.clone().into_json().ok())
+            .unwrap_or(Json::Null);
+        let claims = rc.principal.user().map(|u| Json::Object(u.claims.clone()));
+        let values = Values {
+            args: &args,
+            parent: &parent,
+            claims: claims.as_ref(),
+        };
+        let up = &self.upstream;
+        let fail = |e: DatasourceError| e.to_api();
+        let identity = up
+            .identity
+            .headers(&up.name, &rc.principal)
+            .await
+            .map_err(fail)?;
+        let mut headers: HeaderMap = up.static_headers.clone();
+        for (name, t) in &self.headers {
+            if let Some(v) = t.render(&values).map_err(fail)? {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    headers.insert(name.clone(), v);
+                }
+            }
+        }
+        let identity_key = identity_fingerprint(&identity);
+        for (k, v) in identity {
+            headers.insert(k, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&rc.meta.request_id) {
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        let path = self.path.render_path(&values).map_err(fail)?;
+        let mut url = up.url(&path).map_err(fail)?;
+        let mut query: Vec<(String, String)> = Vec::new();
+        for (k, t) in &self.query {
+            if let Some(v) = t.render(&values).map_err(fail)? {
+                query.push((k.clone(), v));
+            }
+        }
+        let body = match &self.body {
+            Some(b) => Some(b.render(&values).map_err(fail)?),
+            None => None,
+        };
+        let cache = ctx.data_opt::<RequestCache>();
+
+        if let Some(batch) = &self.batch {
+            let Some(key) = dig(&parent, batch.parent_key.iter().map(String::as_str))
+                .filter(|j| !j.is_null())
+                .and_then(key_text)
+            else {
+                return Ok(None);
+            };
+            if !query.is_empty() {
+                url.query_pairs_mut().extend_pairs(&query);
+            }
+            let items = self
+                .batched(
+                    cache,
+                    url,
+                    headers,
+                    identity_key,
+                    key.clone(),
+                    rc.meta.deadline,
+                )
+                .await
+                .map_err(fail)?;
+            let found = items.get(&key).cloned().unwrap_or_default();
+            let value = if self.list {
+                Json::Array(found)
+            } else {
+                match found.into_iter().next() {
+                    Some(v) => v,
+                    None if self.nullable => return Ok(None),
+                    None => {
+                        return Err(ApiError::bad_input(format!(
+                            "the {} service has no item with key `{key}`",
+                            up.name
+                        )))
+                    }
+                }
+            };
+            return Ok(self.field_value(value));
+        }
+
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&query);
+        }
+        let call = Call {
+            method: self.method.clone(),
+            url,
+            headers,
+            body,
+            deadline: rc.meta.deadline,
+        };
+        let answer = match cache {
+            Some(cache) if call.method == Method::GET => {
+                let key = format!("GET {} {identity_key}", call.url);
+                let up = up.clone();
+                cache
+                    .get(key, move || {
+                        cache::shared(async move { up.send(&call).await.map(Arc::new) })
+                    })
+                    .await
+            }
+            _ => up.send(&call).await.map(Arc::new),
+        }
+        .map_err(fail)?;
+        if answer.status == 404 {
+            if self.nullable {
+                return Ok(None);
+            }
+            return Err(DatasourceError::Status {
+                source_name: up.name.clone(),
+                status: 404,
+                message: super::error::upstream_message(&answer.body),
+            }
+            .to_api());
+        }
+        let json = answer.json(&up.name).map_err(fail)?;
+        let selected = if self.select.is_empty() {
+            json
+        } else {
+            match dig(&json, self.select.iter().map(String::as_str)) {
+                Some(v) => v.clone(),
+                None => Json::Null,
+            }
+        };
+        Ok(self.field_value(selected))
+    }
+
+    fn field_value(&self, json: Json) -> Option<FieldValue<'static>> {
+        if json.is_null() {
+            return None;
+        }
+        let v = Value::from_json(json).ok()?;
+        Some(to_field_value(v, self.abstract_type))
+    }
+
+    /// This parent's key joins the level's batch; one call (per `batch_max`
+    /// keys) answers them all.
+    async fn batched(
+        &self,
+        cache: Option<&RequestCache>,
+        url: url::Url,
+        headers: HeaderMap,
+        identity_key: String,
+        key: String,
+        deadline: std::time::Instant,
+    ) -> Result<BatchMap, DatasourceError> {
+        let Some(batch) = &self.batch else {
+            return Ok(Arc::default());
+        };
+        let group = format!(
+            "{} {url} {} {identity_key}",
+            self.upstream.name, batch.query
+        );
+        let start = |keys: cache::Keys| {
+            let up = self.upstream.clone();
+            let url = url.clone();
+            let headers = headers.clone();
+            let param = batch.query.clone();
+            let item_key = batch.key.clone();
+            let select = self.select.clone();
+            cache::shared(async move {
+                let keys = collect_keys(&keys).await;
+                let mut out: HashMap<String, Vec<Json>> = HashMap::new();
+                let chunks: Vec<Vec<String>> = keys
+                    .chunks(up.settings.batch_max.max(1))
+                    .map(<[String]>::to_vec)
+                    .collect();
+                let calls = chunks.into_iter().map(|chunk| {
+                    let mut url = url.clone();
+                    url.query_pairs_mut().append_pair(&param, &chunk.join(","));
+                    let call = Call {
+                        method: Method::GET,
+                        url,
+                        headers: headers.clone(),
+                        body: None,
+                        deadline,
+                    };
+                    let up = up.clone();
+                    async move { up.send(&call).await }
+                });
+                for answer in futures::future::join_all(calls).await {
+                    let answer: Answer = answer?;
+                    if answer.status == 404 {
+                        continue;
+                    }
+                    let json = answer.json(&up.name)?;
+                    let items = if select.is_empty() {
+                        Some(&json)
+                    } else {
+                        dig(&json, select.iter().map(String::as_str))
+                    };
+                    let Some(Json::Array(items)) = items else {
+                        return Err(DatasourceError::InvalidAnswer {
+                            source_name: up.name.clone(),
+                            detail: "a batched answer must be a list".into(),
+                        });
+                    };
+                    for item in items {
+                        if let Some(k) =
+                            dig(item, item_key.iter().map(String::as_str)).and_then(key_text)
+                        {
+                            out.entry(k).or_default().push(item.clone());
+                        }
+                    }
+                }
+                Ok(Arc::new(out))
+            })
+        };
+        match cache {
+            Some(c) => c.batch(group, key, start).await,
+            None => {
+                // no per-request cache: a batch of one
+                start(std::sync::Arc::new(std::sync::Mutex::new(Some(vec![key])))).await
+            }
+        }
+    }
+}
+
+fn key_text(j: &Json) -> Option<String> {
+    match j {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Identifies the identity without keeping it: calls made as different
+/// callers (or tokens) are never shared.
+fn identity_fingerprint(headers: &[(HeaderName, HeaderValue)]) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in headers {
+        h.update(k.as_str().as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}

@@ -1,0 +1,353 @@
+//! One datasource: a shared HTTP client with a timeout that respects the
+//! request's deadline, GET retries with backoff and jitter, a concurrency cap
+//! and a circuit breaker.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tracing::instrument;
+use url::Url;
+
+use super::error::{upstream_message, DatasourceError};
+use super::identity::Identity;
+use super::settings::DatasourceSettings;
+
+/// One upstream call, built from scratch (nothing of the client's request
+/// is copied but what the configuration says).
+#[derive(Clone, Debug)]
+pub(crate) struct Call {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<serde_json::Value>,
+    pub deadline: Instant,
+}
+
+/// A 2xx answer, or a 404 (which a nullable field turns into `null`).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self, source_name: &str) -> Result<serde_json::Value, DatasourceError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| DatasourceError::InvalidAnswer {
+            source_name: source_name.to_owned(),
+            detail: format!("not JSON: {e}"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen,
+}
+
+/// Opens after `threshold` consecutive failures; after `open_for`, one probe
+/// call goes through: success closes it, failure opens it again.
+pub(crate) struct Breaker {
+    state: Mutex<State>,
+    threshold: u32,
+    open_for: Duration,
+}
+
+pub(crate) struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    done: bool,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, open_for: Duration) -> Self {
+        Self {
+            state: Mutex::new(State::Closed { failures: 0 }),
+            threshold: threshold.max(1),
+            open_for,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn permit(&self) -> Option<Permit<'_>> {
+        let mut s = self.lock();
+        match *s {
+            State::Closed { .. } => Some(Permit {
+                breaker: self,
+                probe: false,
+                done: false,
+            }),
+            State::Open { until } if Instant::now() >= until => {
+                *s = State::HalfOpen;
+                Some(Permit {
+                    breaker: self,
+                    probe: true,
+                    done: false,
+                })
+            }
+            State::Open { .. } | State::HalfOpen => None,
+        }
+    }
+
+    fn record(&self, ok: bool, probe: bool) {
+        let mut s = self.lock();
+        let next = match (*s, ok) {
+            (_, true) => State::Closed { failures: 0 },
+            (State::HalfOpen, false) if probe => State::Open {
+                until: Instant::now() + self.open_for,
+            },
+            (State::Closed { failures }, false) => {
+                let failures = failures.saturating_add(1);
+                if failures >= self.threshold {
+                    tracing::warn!(failures, "circuit opened");
+                    State::Open {
+                        until: Instant::now() + self.open_for,
+                    }
+                } else {
+                    State::Closed { failures }
+                }
+            }
+            (other, false) => other,
+        };
+        *s = next;
+    }
+
+    /// `closed`, `open` or `half_open`.
+    pub fn state_name(&self) -> &'static str {
+        match *self.lock() {
+            State::Closed { .. } => "closed",
+            State::Open { .. } => "open",
+            State::HalfOpen => "half_open",
+        }
+    }
+}
+
+impl Permit<'_> {
+    pub fn finish(mut self, ok: bool) {
+        self.done = true;
+        self.breaker.record(ok, self.probe);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.done && self.probe {
+            // a cancelled probe: let the next call probe again
+            *self.breaker.lock() = State::Open {
+                until: Instant::now(),
+            };
+        }
+    }
+}
+
+/// A configured datasource.
+pub(crate) struct Upstream {
+    pub name: String,
+    pub settings: DatasourceSettings,
+    pub identity: Identity,
+    pub static_headers: HeaderMap,
+    http: reqwest::Client,
+    semaphore: Semaphore,
+    pub breaker: Breaker,
+}
+
+impl Upstream {
+    pub fn new(
+        name: String,
+        settings: DatasourceSettings,
+        identity: Identity,
+        http: reqwest::Client,
+    ) -> Self {
+        let mut static_headers = HeaderMap::new();
+        for (k, v) in &settings.headers {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                static_headers.insert(k, v);
+            }
+        }
+        Self {
+            semaphore: Semaphore::new(settings.max_concurrency.max(1)),
+            breaker: Breaker::new(
+                settings.circuit_breaker.failure_threshold,
+                settings.circuit_breaker.open_for,
+            ),
+            name,
+            identity,
+            static_headers,
+            http,
+            settings,
+        }
+    }
+
+    /// `base url` + `path` (already encoded).
+    pub fn url(&self, path: &str) -> Result<Url, DatasourceError> {
+        let base = self.settings.url.as_str().trim_end_matches('/');
+        let path = if path.starts_with('/') || path.is_empty() {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        Url::parse(&format!("{base}{path}"))
+            .map_err(|e| DatasourceError::BadValue(format!("cannot build the upstream URL: {e}")))
+    }
+
+    /// Sends the call through the breaker, the concurrency cap and retries.
+    #[instrument(skip(self, call), fields(source = %self.name, method = %call.method, path = %call.url.path()))]
+    pub async fn send(&self, call: &Call) -> Result<Answer, DatasourceError> {
+        let Some(permit) = self.breaker.permit() else {
+            tracing::debug!("circuit open: call refused");
+            return Err(DatasourceError::CircuitOpen {
+                source_name: self.name.clone(),
+            });
+        };
+        let retries = if call.method == Method::GET {
+            self.settings.retries
+        } else {
+            0
+        };
+        let mut attempt = 0u32;
+        let outcome = loop {
+            let result = self.attempt(call).await;
+            match result {
+                Err(e) if e.retryable() && attempt < retries => {
+                    let base = self
+                        .settings
+                        .retry_backoff
+                        .saturating_mul(2u32.saturating_pow(attempt));
+                    let jitter_ms =
+                        rand::thread_rng().gen_range(0..=base.as_millis().min(10_000) as u64);
+                    let wait = base + Duration::from_millis(jitter_ms);
+                    if Instant::now() + wait >= call.deadline {
+                        break Err(e);
+                    }
+                    tracing::debug!(attempt, error = %e, ?wait, "retrying");
+                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                other => break other,
+            }
+        };
+        permit.finish(match &outcome {
+            Ok(_) => true,
+            Err(e) => !e.is_upstream_failure(),
+        });
+        if let Err(e) = &outcome {
+            if e.is_upstream_failure() {
+                tracing::warn!(error = %e, "datasource call failed");
+            } else {
+                tracing::debug!(error = %e, "datasource refused the call");
+            }
+        }
+        outcome
+    }
+
+    async fn attempt(&self, call: &Call) -> Result<Answer, DatasourceError> {
+        let now = Instant::now();
+        let budget = call
+            .deadline
+            .saturating_duration_since(now)
+            .min(self.settings.timeout);
+        let timeout = || DatasourceError::Timeout {
+            source_name: self.name.clone(),
+        };
+        if budget.is_zero() {
+            return Err(timeout());
+        }
+        let work = async {
+            let _slot = self
+                .semaphore
+                .acquire()
+                .await
+                .map_err(|_| DatasourceError::Connect {
+                    source_name: self.name.clone(),
+                    detail: "shutting down".into(),
+                })?;
+            let mut req = self
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .headers(call.headers.clone());
+            if let Some(b) = &call.body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| self.transport(e))?;
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+            Ok::<_, DatasourceError>(Answer { status, body })
+        };
+        let answer = tokio::time::timeout(budget, work)
+            .await
+            .map_err(|_| timeout())??;
+        match answer.status {
+            200..=299 | 404 => Ok(answer),
+            status => Err(DatasourceError::Status {
+                source_name: self.name.clone(),
+                status,
+                message: if (400..500).contains(&status) {
+                    upstream_message(&answer.body)
+                } else {
+                    None
+                },
+            }),
+        }
+    }
+
+    fn transport(&self, e: reqwest::Error) -> DatasourceError {
+        if e.is_timeout() {
+            DatasourceError::Timeout {
+                source_name: self.name.clone(),
+            }
+        } else {
+            DatasourceError::Connect {
+                source_name: self.name.clone(),
+                detail: e.without_url().to_string(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_probes_and_closes() {
+        let b = Breaker::new(2, Duration::ZERO);
+        b.permit().unwrap().finish(false);
+        assert_eq!(b.state_name(), "closed");
+        b.permit().unwrap().finish(false);
+        assert_eq!(b.state_name(), "open");
+        // open_for elapsed (zero): one probe, and only one
+        let probe = b.permit().unwrap();
+        assert_eq!(b.state_name(), "half_open");
+        assert!(b.permit().is_none());
+        probe.finish(false);
+        assert_eq!(b.state_name(), "open");
+        let probe = b.permit().unwrap();
+        probe.finish(true);
+        assert_eq!(b.state_name(), "closed");
+    }
+
+    #[test]
+    fn open_breaker_refuses_until_open_for() {
+        let b = Breaker::new(1, Duration::from_secs(3600));
+        b.permit().unwrap().finish(false);
+        assert!(b.permit().is_none());
+        let b = Breaker::new(1, Duration::ZERO);
+        b.permit().unwrap().finish(false);
+        drop(b.permit().unwrap()); // a cancelled probe
+        assert!(b.permit().is_some());
+    }
+}
