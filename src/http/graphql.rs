@@ -490,7 +490,10 @@ async fn execute(
         let rc = rc.clone();
         async move {
             let started = Instant::now();
-            let op = r.operation_name.clone();
+            let op = r
+                .operation_name
+                .clone()
+                .or_else(|| crate::metrics::operation_name_of(&r.query).map(str::to_owned));
             let r = match &state.limiter {
                 Some(l) => r.data(rc).data(l.clone()),
                 None => r.data(rc),

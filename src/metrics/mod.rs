@@ -334,6 +334,32 @@ impl Metrics {
     }
 }
 
+/// The name of the first operation of `query` (for metrics, when the
+/// client sent no `operationName`): `query Me { … }` → `Me`. A cheap lexical
+/// look, not a parse: comments and whitespace before the keyword are skipped.
+pub fn operation_name_of(query: &str) -> Option<&str> {
+    let mut rest = query;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',' || c == '\u{feff}');
+        if rest.starts_with('#') {
+            rest = rest.split_once('\n').map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let rest = ["query", "mutation", "subscription"]
+        .iter()
+        .find_map(|k| rest.strip_prefix(k))?;
+    if !rest.starts_with(|c: char| c.is_whitespace()) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
 static GLOBAL: OnceLock<Metrics> = OnceLock::new();
 
 /// One datasource call, recorded in the process's gateway metrics (see
@@ -382,6 +408,18 @@ mod tests {
         }
         assert_eq!(m.operation_label(Some("Login")), "Login");
         assert_eq!(m.operation_label(Some("brandNew")), "_other");
+    }
+
+    #[test]
+    fn operation_names_from_the_document() {
+        assert_eq!(operation_name_of("query Me { me { id } }"), Some("Me"));
+        assert_eq!(
+            operation_name_of("# hi\n mutation Login($e: String) { x }"),
+            Some("Login")
+        );
+        assert_eq!(operation_name_of("{ me { id } }"), None);
+        assert_eq!(operation_name_of("query { me { id } }"), None);
+        assert_eq!(operation_name_of("queryX { a }"), None);
     }
 
     #[test]

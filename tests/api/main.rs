@@ -5,6 +5,7 @@
 mod auth0_client;
 mod cli;
 mod emulator;
+mod fleet;
 mod guard;
 mod helpers;
 mod http_contract;
