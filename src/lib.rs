@@ -12,6 +12,8 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod invite;
+pub mod limits;
+pub mod metrics;
 pub mod session;
 pub mod startup;
 pub mod store;

@@ -14,8 +14,10 @@ use crate::config::{ProviderKind, Settings};
 use crate::emulator::EmulatorHandle;
 use crate::graphql::{self, Bindings, SdlSource};
 use crate::http::{self, AppState, Authenticate, ReadinessCheck};
+use crate::limits::Limiter;
+use crate::metrics::{InstrumentedProvider, InstrumentedStore, Metrics};
 use crate::session::SessionService;
-use crate::store::{MemoryStore, Store};
+use crate::store::Store;
 
 #[async_trait]
 impl Authenticate for Authenticator {
@@ -106,6 +108,8 @@ pub struct ApplicationBuilder {
     bindings: Bindings,
     authenticator: Option<Arc<dyn Authenticate>>,
     readiness: Vec<Arc<dyn ReadinessCheck>>,
+    limiter: Option<Arc<Limiter>>,
+    metrics: Option<Metrics>,
 }
 
 impl ApplicationBuilder {
@@ -162,7 +166,19 @@ impl ApplicationBuilder {
             a0.connect_timeout,
             a0.timeout,
         )?;
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        // fleet: metrics, the shared store, the limiter
+        let metrics = Metrics::new()?;
+        metrics.install_global();
+        let store =
+            crate::store::build(&self.settings.store).map_err(|e| anyhow::anyhow!("store: {e}"))?;
+        tracing::info!(backend = store.backend(), "shared store");
+        let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(store, metrics.clone()));
+        self.limiter = Some(Arc::new(Limiter::new(
+            self.settings.limits.clone(),
+            store.clone(),
+            Some(metrics.clone()),
+        )));
+        self.metrics = Some(metrics.clone());
         let mut background = Vec::new();
         let guard: Arc<dyn Authenticate> = match self.authenticator.take() {
             Some(a) => a,
@@ -170,14 +186,19 @@ impl ApplicationBuilder {
                 let guard_settings = self.settings.effective_guard(issuer.as_deref());
                 let a = Authenticator::new(guard_settings, http.clone(), store.clone()).await;
                 background.push(a.spawn_refresh());
+                let stats = a.clone();
+                metrics
+                    .on_scrape(move |m| m.set_guard_stats(stats.stats(), stats.key_status().keys));
                 Arc::new(a)
             }
         };
         self.authenticator = Some(guard.clone());
         self.readiness.push(Arc::new(KeysReady(guard.clone())));
         self.readiness.push(Arc::new(StoreReady(store.clone())));
-        let provider: Arc<dyn IdentityProvider> =
-            Arc::new(Auth0Client::new(self.settings.auth0.clone(), http.clone()));
+        let provider: Arc<dyn IdentityProvider> = Arc::new(InstrumentedProvider::new(
+            Arc::new(Auth0Client::new(self.settings.auth0.clone(), http.clone())),
+            metrics.clone(),
+        ));
         let session = Arc::new(SessionService::new(
             self.settings.session.clone(),
             provider,
@@ -202,10 +223,22 @@ impl ApplicationBuilder {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr()?;
+        let metrics_listener = if state.settings.metrics.enabled {
+            let listen = state.settings.metrics.listen;
+            let l = TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {listen}: {e}"))?;
+            let bound = l.local_addr()?;
+            tracing::info!(addr = %bound, "metrics at /metrics");
+            Some((l, bound))
+        } else {
+            None
+        };
         let (shutdown, _) = watch::channel(false);
         Ok(Application {
             listener,
             addr,
+            metrics_listener,
             state,
             shutdown,
             emulator,
@@ -226,6 +259,8 @@ impl ApplicationBuilder {
             schema: ArcSwap::from_pointee(schema),
             authenticator: self.authenticator.unwrap_or_else(|| Arc::new(NoKeys)),
             readiness: self.readiness,
+            limiter: self.limiter,
+            metrics: self.metrics,
         }))
     }
 }
@@ -234,6 +269,7 @@ impl ApplicationBuilder {
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     emulator: Option<EmulatorHandle>,
@@ -258,6 +294,8 @@ impl Application {
             bindings: Bindings::default(),
             authenticator: None,
             readiness: Vec::new(),
+            limiter: None,
+            metrics: None,
         }
     }
 
@@ -268,6 +306,11 @@ impl Application {
     /// The bound address (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, when `metrics.enabled`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, a)| *a)
     }
 
     pub fn state(&self) -> &Arc<AppState> {
@@ -289,6 +332,14 @@ impl Application {
         let grace = self.state.settings.server.shutdown_grace;
         let app =
             http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let mut background = self.background;
+        if let (Some((l, _)), Some(m)) = (self.metrics_listener, self.state.metrics.clone()) {
+            background.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, crate::metrics::router(m)).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
         let mut rx = self.shutdown.subscribe();
         let (drain_tx, mut drain_rx) = watch::channel(false);
         let signal = async move {
@@ -311,7 +362,7 @@ impl Application {
                 Ok(())
             }
         };
-        for task in self.background {
+        for task in background {
             task.abort();
         }
         if let Some(e) = self.emulator {

@@ -46,6 +46,15 @@ pub struct Settings {
     /// Back-office invitations (Management API).
     #[serde(default)]
     pub invites: crate::invite::InviteSettings,
+    /// Shared state (revocations, rate-limit counters): memory or Redis.
+    #[serde(default)]
+    pub store: crate::store::StoreSettings,
+    /// Abuse limits per IP, account and principal.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsSettings,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -350,6 +359,14 @@ impl Settings {
                 .into_iter()
                 .map(|(k, m)| ConfigIssue::new(k, m)),
         );
+        // fleet: store, limits
+        issues.extend(
+            self.store
+                .validate()
+                .into_iter()
+                .chain(self.limits.validate())
+                .map(|(k, m)| ConfigIssue::new(k, m)),
+        );
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter) {
             issues.push(ConfigIssue::new(
                 "telemetry.filter",
@@ -593,6 +610,27 @@ mod tests {
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
         assert_eq!(s.client_ip(peer, Some("garbage")), peer);
+    }
+
+    #[test]
+    fn fleet_sections_from_env() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("AUTHGATE__STORE__BACKEND", "redis"),
+                ("AUTHGATE__STORE__URL", "redis://127.0.0.1:6379"),
+                ("AUTHGATE__LIMITS__LOGIN__PER_ACCOUNT", "5"),
+                ("AUTHGATE__METRICS__LISTEN", "127.0.0.1:0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.store.backend, crate::store::StoreBackend::Redis);
+        let login = s.limits.budget(Some(crate::limits::Operation::Login));
+        assert_eq!((login.per_ip, login.per_account), (30, 5));
+        let err = Settings::load_from(None, env(&[("AUTHGATE__STORE__BACKEND", "redis")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.url"), "{err}");
     }
 
     #[test]

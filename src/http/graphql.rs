@@ -203,38 +203,38 @@ pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Respon
         }
     };
 
-    let token = match bearer(&headers) {
+    let (principal, token) = match bearer(&headers) {
         // no header: the access-token cookie, when configured
         Ok(None) => {
             let name = &state.settings.session.access_token_cookie;
-            if name.is_empty() {
+            let token = if name.is_empty() {
                 None
             } else {
                 cookies(&headers)
                     .into_iter()
                     .find(|(n, v)| n == name && !v.is_empty())
                     .map(|(_, v)| v.expose().to_owned())
-            }
+            };
+            (None, token)
         }
-        Ok(t) => t,
-        Err(()) => {
-            return execute(
-                &state,
-                batch,
-                media,
-                Principal::rejected(Rejection::Invalid),
-                None,
-                ip,
-                request_id,
-                &headers,
-            )
-            .await
+        Ok(t) => (None, t),
+        Err(()) => (Some(Principal::rejected(Rejection::Invalid)), None),
+    };
+    let principal = match (principal, &token) {
+        (Some(p), _) => p,
+        (None, Some(t)) => state.authenticator.authenticate(t).await,
+        (None, None) => Principal::anonymous(),
+    };
+    // fleet: auth metrics and the whole-request limit
+    if let Some(m) = &state.metrics {
+        m.record_principal(&principal);
+    }
+    if let Some(limiter) = &state.limiter {
+        let sub = principal.user().map(|u| u.subject.as_str());
+        if let Err(e) = limiter.check_request(ip, sub).await {
+            return refuse_api_error(media, &e);
         }
-    };
-    let principal = match &token {
-        Some(t) => state.authenticator.authenticate(t).await,
-        None => Principal::anonymous(),
-    };
+    }
     execute(
         &state,
         batch,
@@ -246,6 +246,36 @@ pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Respon
         &headers,
     )
     .await
+}
+
+/// The whole request refused by our limiter (429 + `Retry-After`) or
+/// because the limiter could not count (503).
+fn refuse_api_error(media: Media, e: &crate::error::ApiError) -> Response {
+    let err: async_graphql::Error = e.clone().into();
+    let body = json!({"errors": [{"message": err.message, "extensions": err.extensions}]});
+    let status = match e.code() {
+        Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut resp = (status, body.to_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, media.content_type());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(secs) = body["errors"][0]["extensions"]["retryAfter"].as_u64() {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// The largest `retryAfter` among a response's errors.
+fn retry_after(r: &async_graphql::Response) -> Option<u64> {
+    r.errors
+        .iter()
+        .filter_map(|e| match e.extensions.as_ref()?.get("retryAfter")? {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max()
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {
@@ -454,16 +484,37 @@ async fn execute(
         },
     };
     let schema = state.schema.load_full();
+    // fleet: the limiter for resolvers, and per-operation metrics
+    let run_one = |r: async_graphql::Request| {
+        let schema = &schema;
+        let rc = rc.clone();
+        async move {
+            let started = Instant::now();
+            let op = r
+                .operation_name
+                .clone()
+                .or_else(|| crate::metrics::operation_name_of(&r.query).map(str::to_owned));
+            let r = match &state.limiter {
+                Some(l) => r.data(rc).data(l.clone()),
+                None => r.data(rc),
+            };
+            let resp = schema.schema.execute(r).await;
+            if let Some(m) = &state.metrics {
+                record(m, op.as_deref(), &resp, started);
+            }
+            resp
+        }
+    };
     let run = async {
         match batch {
             Batch::Single(r) => {
-                let resp = schema.schema.execute((*r).data(rc.clone())).await;
+                let resp = run_one(*r).await;
                 Outcome::from_responses(vec![resp], false)
             }
             Batch::Many(rs) => {
                 let mut out = Vec::with_capacity(rs.len());
                 for r in rs {
-                    out.push(schema.schema.execute(r.data(rc.clone())).await);
+                    out.push(run_one(r).await);
                 }
                 Outcome::from_responses(out, true)
             }
@@ -481,6 +532,27 @@ async fn execute(
         }
     };
     outcome.into_response(media, rc.meta.bearer.is_some())
+}
+
+fn record(
+    m: &crate::metrics::Metrics,
+    op: Option<&str>,
+    resp: &async_graphql::Response,
+    started: Instant,
+) {
+    let mut outcome = None;
+    for e in &resp.errors {
+        let code = error_code(e);
+        match code.as_deref() {
+            Some("FORBIDDEN") => m.record_auth("forbidden"),
+            Some("UNAUTHENTICATED") => m.record_auth("unauthenticated"),
+            _ => {}
+        }
+        if outcome.is_none() {
+            outcome = Some(code.unwrap_or_else(|| Code::InternalServerError.as_str().to_owned()));
+        }
+    }
+    m.record_request(op, outcome.as_deref().unwrap_or("ok"), started.elapsed());
 }
 
 struct Outcome {
@@ -566,6 +638,7 @@ impl Outcome {
     fn into_response(self, media: Media, had_token: bool) -> Response {
         let mut status = StatusCode::OK;
         let mut www_auth = None;
+        let mut retry_after_secs = None;
         if !self.batched {
             if let Some(r) = self.responses.first() {
                 let v = Self::verdict(r);
@@ -586,6 +659,7 @@ impl Outcome {
                         });
                     } else if v.rate_limited {
                         status = StatusCode::TOO_MANY_REQUESTS;
+                        retry_after_secs = retry_after(r);
                     } else if v.unavailable {
                         status = StatusCode::SERVICE_UNAVAILABLE;
                     }
@@ -633,6 +707,9 @@ impl Outcome {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(w) = www_auth.and_then(|w| HeaderValue::from_str(&w).ok()) {
             h.insert(header::WWW_AUTHENTICATE, w);
+        }
+        if let Some(secs) = retry_after_secs {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

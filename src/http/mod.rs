@@ -58,6 +58,10 @@ pub struct AppState {
     pub schema: ArcSwap<BuiltSchema>,
     pub authenticator: Arc<dyn Authenticate>,
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
+    /// Abuse limits (none: nothing is limited).
+    pub limiter: Option<Arc<crate::limits::Limiter>>,
+    /// Request, auth and rate-limit metrics (none: not recorded).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// The request id of a request (taken from `x-request-id` when sane, else generated).

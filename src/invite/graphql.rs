@@ -88,6 +88,12 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
         FieldFuture::new(async move {
             let rc = ctx.data::<RequestContext>()?;
             let input = input(&ctx)?;
+            crate::limits::enforce(
+                &ctx,
+                crate::limits::Operation::InviteUser,
+                Some(&input.email),
+            )
+            .await?;
             let inv = svc
                 .invite(&rc.principal, input)
                 .await

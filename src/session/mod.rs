@@ -274,6 +274,7 @@ impl SessionService {
             "input.password",
             self.settings.max_password_chars,
         )?;
+        crate::limits::enforce(ctx, crate::limits::Operation::Login, Some(email.as_str())).await?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
         match self
@@ -318,6 +319,7 @@ impl SessionService {
         let text = |k: &str| -> Result<Option<String>, ApiError> {
             input::optional_text(input.get(k), &format!("input.{k}"), 300)
         };
+        crate::limits::enforce(ctx, crate::limits::Operation::Signup, Some(email.as_str())).await?;
         let mut req = SignupRequest::new(email.as_str(), password.secret().clone());
         req.username = text("username")?;
         req.name = text("name")?;
@@ -437,6 +439,12 @@ impl SessionService {
             .data::<RequestContext>()
             .map_err(|_| ApiError::Internal)?;
         let email = Email::parse_arg(ctx.args.get("email"), "email")?;
+        crate::limits::enforce(
+            ctx,
+            crate::limits::Operation::PasswordReset,
+            Some(email.as_str()),
+        )
+        .await?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
         match self

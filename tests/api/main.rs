@@ -6,6 +6,7 @@ mod auth0_client;
 mod cli;
 mod datasources;
 mod emulator;
+mod fleet;
 mod guard;
 mod helpers;
 mod http_contract;

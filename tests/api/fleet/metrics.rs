@@ -1,0 +1,113 @@
+//! `/metrics` on its own listener moves with the traffic.
+
+use serde_json::json;
+
+use super::{admin_token, login, start, ADMIN, ME};
+use crate::helpers::full_settings;
+
+/// The value of the sample `series` (exact name and labels), 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_scripted_flow_moves_the_counters() {
+    let mut s = full_settings();
+    s.metrics.enabled = true;
+    s.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    s.limits.login.per_account = Some(2);
+    let (app, metrics) = start(s).await;
+    let metrics = metrics.expect("the metrics listener is bound");
+    assert_ne!(metrics.port(), 0);
+    assert_ne!(metrics, app.addr, "a separate listener");
+    let scrape = || async {
+        reqwest::get(format!("http://{metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+
+    let token = admin_token(&app).await;
+    let r = app
+        .gql("query Me { me { id } }", json!({}), Some(&token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app.gql(ME, json!({}), Some("not-a-token")).await;
+    assert_eq!(r.status, 401);
+    let r = app.gql(ME, json!({}), Some(&token)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        login(&app, ADMIN.0, "wrong").await.code(0),
+        "INVALID_CREDENTIALS"
+    );
+    assert_eq!(login(&app, ADMIN.0, "wrong").await.code(0), "RATE_LIMITED");
+
+    let text = scrape().await;
+    let v = |series: &str| sample(&text, series);
+    assert_eq!(
+        v(r#"authgate_graphql_requests_total{operation="Me",outcome="ok"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        v(r#"authgate_graphql_requests_total{operation="_anonymous",outcome="UNAUTHENTICATED"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"authgate_graphql_requests_total{operation="_anonymous",outcome="RATE_LIMITED"}"#),
+        1.0
+    );
+    assert!(v(r#"authgate_graphql_request_duration_seconds_count{operation="Me"}"#) >= 1.0);
+    assert!(v(r#"authgate_auth_outcomes_total{outcome="authenticated"}"#) >= 2.0);
+    assert_eq!(v(r#"authgate_auth_outcomes_total{outcome="invalid"}"#), 1.0);
+    assert_eq!(
+        v(r#"authgate_rate_limited_total{operation="login",scope="account"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"authgate_idp_requests_total{endpoint="token_password",status="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"authgate_idp_requests_total{endpoint="token_password",status="invalid_credentials"}"#),
+        1.0
+    );
+    assert!(
+        v(r#"authgate_store_operation_duration_seconds_count{backend="memory",op="is_revoked"}"#)
+            >= 2.0
+    );
+    assert!(
+        v(r#"authgate_store_operation_duration_seconds_count{backend="memory",op="hit"}"#) >= 2.0
+    );
+    assert!(v("authgate_token_verifications_total") >= 1.0);
+    assert!(
+        v("authgate_token_cache_hits_total") >= 1.0,
+        "the second `me` hit the cache"
+    );
+    assert!(v("authgate_jwks_fetches_total") >= 1.0);
+    assert!(v("authgate_signing_keys") >= 1.0);
+
+    // counters only go up
+    app.gql(ME, json!({}), Some(&token)).await;
+    let later = scrape().await;
+    assert!(
+        sample(
+            &later,
+            r#"authgate_auth_outcomes_total{outcome="authenticated"}"#
+        ) > v(r#"authgate_auth_outcomes_total{outcome="authenticated"}"#)
+    );
+
+    // the public listener does not serve metrics
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
