@@ -29,6 +29,13 @@ enum Command {
     PrintSchema,
     /// Check the settings; print them with every secret redacted.
     CheckConfig,
+    /// Run the example orders service (REST + GraphQL) that the example
+    /// datasources call (development only).
+    ExampleUpstream {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 4002)]
+        port: u16,
+    },
     /// Run the Auth0 emulator on its own (development and tests only), for
     /// Postman, the React example or a gateway started separately.
     Emulator {
@@ -45,6 +52,17 @@ enum Command {
         #[arg(long)]
         rotate_keys: bool,
     },
+}
+
+/// The schema as `serve` would build it, without starting anything.
+fn compose(settings: &Settings) -> anyhow::Result<authgate::graphql::BuiltSchema> {
+    let bindings = authgate::startup::offline_bindings(settings)?;
+    let sources = authgate::graphql::read_sources(&settings.graphql.schema)?;
+    Ok(authgate::graphql::build(
+        &settings.graphql,
+        &sources,
+        &bindings,
+    )?)
 }
 
 fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
@@ -64,13 +82,7 @@ async fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
             print!("{}", settings.to_redacted_toml());
-            match authgate::graphql::read_sources(&settings.graphql.schema).and_then(|src| {
-                authgate::graphql::build(
-                    &settings.graphql,
-                    &src,
-                    &authgate::graphql::builtin_bindings(),
-                )
-            }) {
+            match compose(&settings) {
                 Ok(_) => {
                     eprintln!("config OK");
                     ExitCode::SUCCESS
@@ -81,30 +93,42 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::PrintSchema => {
-            match authgate::graphql::read_sources(&settings.graphql.schema).and_then(|src| {
-                authgate::graphql::build(
-                    &settings.graphql,
-                    &src,
-                    &authgate::graphql::builtin_bindings(),
-                )
-            }) {
-                Ok(s) => {
-                    print!("{}", s.sdl);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(2)
-                }
+        Command::PrintSchema => match compose(&settings) {
+            Ok(s) => {
+                print!("{}", s.sdl);
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Emulator {
             port,
             ephemeral,
             data_dir,
             rotate_keys,
         } => run_emulator(settings, port, ephemeral, data_dir, rotate_keys).await,
+        Command::ExampleUpstream { port } => {
+            authgate::telemetry::init(&settings.telemetry);
+            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => {
+                    let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    tracing::info!(address = %addr, "example orders service");
+                    match authgate::datasources::example::serve_example(l).await {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            eprintln!("the example service stopped: {e}");
+                            ExitCode::FAILURE
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("cannot listen on 127.0.0.1:{port}: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve => {
             authgate::telemetry::init(&settings.telemetry);
             let app = match Application::build(settings).await {

@@ -71,6 +71,39 @@ impl ReadinessCheck for KeysReady {
     }
 }
 
+/// `/readyz`: each datasource's circuit.
+struct DatasourcesReady(Arc<crate::datasources::Datasources>);
+
+#[async_trait]
+impl ReadinessCheck for DatasourcesReady {
+    fn name(&self) -> &'static str {
+        "datasources"
+    }
+    async fn check(&self) -> (bool, serde_json::Value) {
+        // an open circuit degrades some fields; the gateway still serves
+        (true, self.0.readiness())
+    }
+}
+
+/// The bindings `print-schema` and `check-config` build with: the built-in
+/// resolvers and the datasource directives, without starting anything.
+pub fn offline_bindings(settings: &Settings) -> anyhow::Result<Bindings> {
+    let mut b = graphql::builtin_bindings();
+    let ds =
+        crate::datasources::Datasources::new(&settings.datasources, reqwest::Client::new(), None)
+            .map_err(|errs| {
+            anyhow::anyhow!(
+                "{}",
+                errs.iter()
+                    .map(|(k, m)| format!("config error: {k}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?;
+    b.factory(ds.factory());
+    Ok(b)
+}
+
 /// `/readyz`: the shared store.
 struct StoreReady(Arc<dyn Store>);
 
@@ -210,8 +243,50 @@ impl ApplicationBuilder {
         let invites =
             crate::invite::build(self.settings.invites.clone(), &self.settings.auth0, mgmt)
                 .map_err(|e| anyhow::anyhow!("invitations: {e}"))?;
+        // the team's services
+        let token_source = self.settings.auth0.base_url().join("oauth/token").ok().map(
+            |url| -> Arc<dyn crate::datasources::ServiceTokenSource> {
+                Arc::new(crate::datasources::ClientCredentials::new(
+                    http.clone(),
+                    url,
+                    self.settings.auth0.client_id.clone(),
+                    self.settings.auth0.client_secret.clone(),
+                ))
+            },
+        );
+        let datasources = Arc::new(
+            crate::datasources::Datasources::new(
+                &self.settings.datasources,
+                http.clone(),
+                token_source,
+            )
+            .map_err(|errs| {
+                anyhow::anyhow!(
+                    "{}",
+                    errs.iter()
+                        .map(|(k, m)| format!("config error: {k}: {m}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })?,
+        );
+        self.readiness
+            .push(Arc::new(DatasourcesReady(datasources.clone())));
+        if !self.settings.development.example_upstream.is_empty() {
+            let addr = self.settings.development.example_upstream.clone();
+            let listener = TcpListener::bind(addr.as_str())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the example upstream on {addr}: {e}"))?;
+            tracing::info!(address = %addr, "example orders service (development only)");
+            background.push(tokio::spawn(async move {
+                if let Err(e) = crate::datasources::example::serve_example(listener).await {
+                    tracing::warn!(error = %e, "the example upstream stopped");
+                }
+            }));
+        }
         // precedence: built-in placeholders < session resolvers < the caller's
         let mut bound = Bindings::default();
+        bound.factory(datasources.factory());
         crate::session::bind(&mut bound, session);
         crate::invite::bind(&mut bound, Arc::new(invites));
         bound.merge(&mut self.bindings);

@@ -55,6 +55,12 @@ pub struct Settings {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: crate::metrics::MetricsSettings,
+    /// The team's backend services, by name (used by `@rest(source:)` / `@graphql(source:)`).
+    #[serde(default)]
+    pub datasources: std::collections::BTreeMap<String, crate::datasources::DatasourceSettings>,
+    /// Development conveniences (refused in production).
+    #[serde(default)]
+    pub development: DevelopmentSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -64,6 +70,14 @@ pub struct IdentitySettings {
     pub provider: ProviderKind,
     /// Where the in-process emulator listens (port 0 picks one).
     pub emulator_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevelopmentSettings {
+    /// Start the example orders service (REST + GraphQL) in-process on this
+    /// address, so that the example datasources answer. Empty: off.
+    pub example_upstream: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -346,6 +360,29 @@ impl Settings {
                 }
             }
             ProviderKind::Emulator => {}
+        }
+        for (name, ds) in &self.datasources {
+            if let Err(errs) = ds.validate(name) {
+                issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+            }
+        }
+        if !self.development.example_upstream.is_empty() {
+            if self.environment == Environment::Production {
+                issues.push(ConfigIssue::new(
+                    "development.example_upstream",
+                    "the example service is for development; leave it empty in production",
+                ));
+            } else if self
+                .development
+                .example_upstream
+                .parse::<SocketAddr>()
+                .is_err()
+            {
+                issues.push(ConfigIssue::new(
+                    "development.example_upstream",
+                    "must be an address like 127.0.0.1:4002, or empty",
+                ));
+            }
         }
         if let Err(errs) = self.invites.validate() {
             issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));

@@ -222,6 +222,9 @@ fn production_refuses_the_emulator() {
 async fn serve_logs_its_address_answers_and_stops_on_sigterm() {
     let mut child = authgate()
         .env("AUTHGATE__SERVER__LISTEN", "127.0.0.1:0")
+        .env("AUTHGATE__IDENTITY__EMULATOR_LISTEN", "127.0.0.1:0")
+        .env("AUTHGATE__EMULATOR__EPHEMERAL", "true")
+        .env("AUTHGATE__DEVELOPMENT__EXAMPLE_UPSTREAM", "")
         .env("AUTHGATE__TELEMETRY__FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

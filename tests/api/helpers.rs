@@ -19,6 +19,7 @@ pub fn test_settings() -> Settings {
     s.identity.provider = authgate::config::ProviderKind::Auth0;
     s.auth0.base_url = Some("http://127.0.0.1:9/".parse().unwrap());
     s.guard.snapshot_path = None;
+    s.development.example_upstream.clear();
     s
 }
 
@@ -30,6 +31,7 @@ pub fn full_settings() -> Settings {
     s.identity.emulator_listen = "127.0.0.1:0".parse().unwrap();
     s.emulator.ephemeral = true;
     s.guard.snapshot_path = None;
+    s.development.example_upstream.clear();
     s
 }
 

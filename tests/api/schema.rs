@@ -1,7 +1,7 @@
 //! The schema is built from SDL: composition errors name `file:line`, and the
 //! checked-in composed SDL is what the gateway serves.
 
-use authgate::graphql::{self, builtin_bindings, SdlSource};
+use authgate::graphql::{self, SdlSource};
 
 use crate::helpers::test_settings;
 
@@ -12,14 +12,23 @@ fn build_with(extra: &str) -> Result<graphql::BuiltSchema, graphql::SchemaError>
         name: "extra.graphql".into(),
         text: extra.into(),
     });
-    graphql::build(&s.graphql, &sources, &builtin_bindings())
+    graphql::build(
+        &s.graphql,
+        &sources,
+        &authgate::startup::offline_bindings(&s).unwrap(),
+    )
 }
 
 #[test]
 fn composed_sdl_is_checked_in_and_fresh() {
     let s = test_settings();
     let sources = graphql::read_sources(&s.graphql.schema).unwrap();
-    let built = graphql::build(&s.graphql, &sources, &builtin_bindings()).unwrap();
+    let built = graphql::build(
+        &s.graphql,
+        &sources,
+        &authgate::startup::offline_bindings(&s).unwrap(),
+    )
+    .unwrap();
     let on_disk = std::fs::read_to_string(&s.graphql.composed_schema).unwrap_or_default();
     assert!(
         on_disk == built.sdl,

@@ -120,7 +120,11 @@ async fn jwks_down_at_start_up_with_a_snapshot_serves_the_snapshot() {
 #[tokio::test]
 async fn the_snapshot_folder_is_created_on_a_fresh_checkout() {
     let dir = tempfile::tempdir().unwrap();
-    let snap = dir.path().join(".authgate").join("nested").join("jwks.json");
+    let snap = dir
+        .path()
+        .join(".authgate")
+        .join("nested")
+        .join("jwks.json");
     let jwks = JwksServer::start(vec![jwk_a()]).await;
     let mut s = settings(&jwks);
     s.snapshot_path = Some(snap.clone());
