@@ -268,7 +268,8 @@ impl ApplicationBuilder {
                         .collect::<Vec<_>>()
                         .join("\n")
                 )
-            })?,
+            })?
+            .with_metrics(metrics.clone()),
         );
         self.readiness
             .push(Arc::new(DatasourcesReady(datasources.clone())));

@@ -19,6 +19,10 @@ pub use secret::Secret;
 /// embedded emulator, with a memory store.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
+/// Layered over the defaults only in `development`: the example service and
+/// its datasources, the emulator's seeded accounts.
+pub const DEVELOPMENT_TOML: &str = include_str!("../../config/development.toml");
+
 /// The environment-variable prefix; `__` separates nesting levels.
 pub const ENV_PREFIX: &str = "AUTHGATE__";
 
@@ -255,7 +259,6 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError(vec![ConfigIssue {
@@ -264,9 +267,23 @@ impl Settings {
                     source: None,
                 }]));
             }
-            figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(EnvVars::from_iter(env));
+        let env = EnvVars::from_iter(env);
+        let layered = |development: bool| {
+            let mut f = Figment::from(Toml::string(DEFAULT_TOML));
+            if development {
+                f = f.merge(Toml::string(DEVELOPMENT_TOML));
+            }
+            if let Some(path) = file {
+                f = f.merge(Toml::file_exact(path));
+            }
+            f.merge(&env)
+        };
+        // the environment decides whether the development layer applies
+        let environment: Environment = layered(false)
+            .extract_inner("environment")
+            .map_err(from_figment)?;
+        let figment = layered(environment == Environment::Development);
         let settings: Settings = figment.extract().map_err(from_figment)?;
         settings.validate()?;
         Ok(settings)

@@ -44,6 +44,15 @@ pub struct Datasources {
 }
 
 impl Datasources {
+    /// Records every upstream call in `metrics` (the app's registry).
+    /// Call before the factory is used.
+    pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> Self {
+        for u in self.upstreams.values() {
+            let _ = u.metrics.set(metrics.clone());
+        }
+        self
+    }
+
     /// Builds the datasources. `service_tokens` issues the client-credentials
     /// tokens of `identity = { service_token = … }` datasources that do not
     /// name their own `token_url` (wire it to the Auth0 client).

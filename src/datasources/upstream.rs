@@ -160,6 +160,8 @@ pub(crate) struct Upstream {
     http: reqwest::Client,
     semaphore: Semaphore,
     pub breaker: Breaker,
+    /// the app's metrics (calls by source, status and latency)
+    pub metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 impl Upstream {
@@ -189,6 +191,7 @@ impl Upstream {
             static_headers,
             http,
             settings,
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -287,9 +290,17 @@ impl Upstream {
             let body = resp.bytes().await.map_err(|e| self.transport(e))?;
             Ok::<_, DatasourceError>(Answer { status, body })
         };
-        let answer = tokio::time::timeout(budget, work)
-            .await
-            .map_err(|_| timeout())??;
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(budget, work).await;
+        // status 0: no answer (timeout, connection error)
+        let status = match &answer {
+            Ok(Ok(a)) => a.status,
+            _ => 0,
+        };
+        if let Some(m) = self.metrics.get() {
+            m.record_upstream(&self.name, status, started.elapsed());
+        }
+        let answer = answer.map_err(|_| timeout())??;
         match answer.status {
             200..=299 | 404 => Ok(answer),
             status => Err(DatasourceError::Status {

@@ -814,7 +814,13 @@ fn default_resolver(key: String, abstract_type: bool) -> Resolver {
             Some(Value::Object(map)) => map.get(key.as_str()).cloned(),
             _ => None,
         };
-        FieldFuture::Value(value.map(|v| to_field_value(v, abstract_type)))
+        // a JSON null is an absent value: async-graphql would otherwise
+        // resolve an object type's fields on it
+        FieldFuture::Value(
+            value
+                .filter(|v| *v != Value::Null)
+                .map(|v| to_field_value(v, abstract_type)),
+        )
     })
 }
 

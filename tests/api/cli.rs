@@ -291,3 +291,30 @@ fn the_production_example_is_valid_and_needs_its_secret() {
     assert!(err.contains("auth0.client_secret"), "{err}");
     assert!(err.contains("AUTHGATE__AUTH0__CLIENT_SECRET"), "{err}");
 }
+
+#[test]
+fn the_development_layer_applies_only_in_development() {
+    use authgate::config::Settings;
+    let dev = Settings::load_from(None, Vec::new()).unwrap();
+    assert!(dev.datasources.contains_key("orders"));
+    assert_eq!(dev.development.example_upstream, "127.0.0.1:4002");
+    let prod = Settings::load_from(
+        None,
+        vec![
+            ("AUTHGATE__ENVIRONMENT".into(), "production".into()),
+            ("AUTHGATE__IDENTITY__PROVIDER".into(), "auth0".into()),
+            ("AUTHGATE__AUTH0__DOMAIN".into(), "acme.eu.auth0.com".into()),
+            ("AUTHGATE__AUTH0__CLIENT_SECRET".into(), "x".into()),
+        ],
+    )
+    .unwrap();
+    assert!(
+        prod.datasources.is_empty(),
+        "no example datasources in production"
+    );
+    assert!(prod.development.example_upstream.is_empty());
+    assert_eq!(
+        prod.graphql.schema,
+        vec![std::path::PathBuf::from("schema")]
+    );
+}

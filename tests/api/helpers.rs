@@ -20,6 +20,9 @@ pub fn test_settings() -> Settings {
     s.auth0.base_url = Some("http://127.0.0.1:9/".parse().unwrap());
     s.guard.snapshot_path = None;
     s.development.example_upstream.clear();
+    // the built-in SDL only: tests bring their own datasources
+    s.graphql.schema = vec!["schema".into()];
+    s.datasources.clear();
     s
 }
 
@@ -32,6 +35,9 @@ pub fn full_settings() -> Settings {
     s.emulator.ephemeral = true;
     s.guard.snapshot_path = None;
     s.development.example_upstream.clear();
+    // the built-in SDL only: tests bring their own datasources
+    s.graphql.schema = vec!["schema".into()];
+    s.datasources.clear();
     s
 }
 

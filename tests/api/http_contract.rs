@@ -628,3 +628,22 @@ async fn the_access_token_can_come_from_a_configured_cookie() {
         .unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+#[tokio::test]
+async fn a_null_object_is_null_not_an_object_of_nulls() {
+    let builder = Application::builder(test_settings())
+        .sdl(
+            "nulls.graphql",
+            "extend type Query { box: Box }\ntype Box { inner: Inner }\ntype Inner { name: String! }\n",
+        )
+        .bindings(|b| {
+            b.bind("Query.box", |_ctx: ResolverContext<'_>| {
+                FieldFuture::Value(Some(FieldValue::value(
+                    GqlValue::from_json(json!({"inner": null})).unwrap(),
+                )))
+            });
+        });
+    let app = spawn_with(builder).await;
+    let r = app.gql("{ box { inner { name } } }", json!({}), None).await;
+    assert_eq!(r.body, json!({"data": {"box": {"inner": null}}}));
+}

@@ -21,7 +21,8 @@ fn build_with(extra: &str) -> Result<graphql::BuiltSchema, graphql::SchemaError>
 
 #[test]
 fn composed_sdl_is_checked_in_and_fresh() {
-    let s = test_settings();
+    // what `cargo run` serves: the defaults with the development layer
+    let s = authgate::config::Settings::load_from(None, Vec::new()).unwrap();
     let sources = graphql::read_sources(&s.graphql.schema).unwrap();
     let built = graphql::build(
         &s.graphql,

@@ -24,6 +24,13 @@ async fn a_scripted_flow_moves_the_counters() {
     s.metrics.enabled = true;
     s.metrics.listen = "127.0.0.1:0".parse().unwrap();
     s.limits.login.per_account = Some(2);
+    // a datasource call: the example orders service on port 0
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    tokio::spawn(authgate::datasources::example::serve_example(upstream));
+    if let Some(ds) = s.datasources.get_mut("orders") {
+        ds.url = format!("http://{upstream_addr}").parse().unwrap();
+    }
     let (app, metrics) = start(s).await;
     let metrics = metrics.expect("the metrics listener is bound");
     assert_ne!(metrics.port(), 0);
@@ -42,6 +49,10 @@ async fn a_scripted_flow_moves_the_counters() {
         .gql("query Me { me { id } }", json!({}), Some(&token))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let r = app
+        .gql("query Orders { orders { id } }", json!({}), Some(&token))
+        .await;
+    assert_eq!(r.body["data"]["orders"][0]["id"], "1", "{}", r.body);
     let r = app.gql(ME, json!({}), Some("not-a-token")).await;
     assert_eq!(r.status, 401);
     let r = app.gql(ME, json!({}), Some(&token)).await;
@@ -95,6 +106,12 @@ async fn a_scripted_flow_moves_the_counters() {
         "the second `me` hit the cache"
     );
     assert!(v("authgate_jwks_fetches_total") >= 1.0);
+    assert_eq!(
+        v(r#"authgate_upstream_requests_total{source="orders",status="200"}"#),
+        1.0,
+        "{text}"
+    );
+    assert!(v(r#"authgate_upstream_request_duration_seconds_count{source="orders"}"#) >= 1.0);
     assert!(v("authgate_signing_keys") >= 1.0);
 
     // counters only go up
