@@ -514,6 +514,39 @@ const forbidden = folder('08 forbidden', 'A valid token without the permission �
   }),
 ]);
 
+// ---------------------------------------------------------------- datasources
+
+const ORDERS = `query Orders { orders { id total status createdBy customer { name } } products { name price } }`;
+const skipWithoutDatasources = [script('prerequest', `
+if (pm.environment.get('datasources') === 'off') {
+    console.log('skipped: datasources = off (no example orders service behind this gateway)');
+    pm.execution.skipRequest();
+}
+`)];
+
+const datasources = folder('08b datasources', 'The example orders service behind @rest and @graphql (cargo run starts it). Set datasources=off to skip.', [
+  gql('user reads orders (REST, batched customers) and products (GraphQL)', {
+    query: ORDERS,
+    auth: bearer('userAccessToken'),
+    test: ok() + `
+const d = body.data || {};
+pm.test('orders came from the orders service', () => pm.expect(d.orders).to.be.an('array').that.is.not.empty);
+pm.test('each order has its customer (one batched call)', () => d.orders.forEach((o) => pm.expect(o.customer && o.customer.name).to.be.a('string')));
+pm.test('products came through @graphql', () => pm.expect(d.products).to.be.an('array').that.is.not.empty);
+`,
+  }),
+  gql('anonymous orders → 401 UNAUTHENTICATED (no upstream call)', {
+    query: `query Orders { orders { id } }`,
+    test: fails('UNAUTHENTICATED', { status: 401, reason: 'TOKEN_MISSING' }),
+  }),
+  gql('user createOrder without write:orders → FORBIDDEN', {
+    query: `mutation Create($input: CreateOrderInput!) { createOrder(input: $input) { id } }`,
+    variables: { input: { customerId: 'c1', total: 12.5 } },
+    auth: bearer('userAccessToken'),
+    test: fails('FORBIDDEN', { field: 'createOrder' }),
+  }),
+], skipWithoutDatasources);
+
 // ---------------------------------------------------------------- bad inputs
 
 const bad = folder('09 bad requests', 'Malformed HTTP requests and documents.', [
@@ -689,7 +722,7 @@ if (!pm.collectionVariables.get('runId')) {
     { key: 'newPassword', value: 'Postman-Passw0rd!', type: 'string' },
     { key: 'runId', value: '', type: 'string' },
   ],
-  item: [setup, signup, login, me, refresh, logout, reset, invite, forbidden, bad, cookie],
+  item: [setup, signup, login, me, refresh, logout, reset, invite, forbidden, datasources, bad, cookie],
 };
 
 const text = JSON.stringify(collection, null, 2) + '\n';

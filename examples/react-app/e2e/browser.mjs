@@ -243,6 +243,15 @@ try {
     expect(/reset-password\?ticket=/.test(ticketUrl), `ticket link ${ticketUrl}`);
     expect((await text('invited-email')) === inviteeEmail, 'invited email shown');
     await page.getByTestId('pending').getByText(inviteeEmail).waitFor();
+  });
+
+  await step('the admin sees data from the orders service (REST + GraphQL datasources)', async () => {
+    await page.click('nav >> text=Orders');
+    await page.getByTestId('orders').waitFor();
+    const orders = await page.getByTestId('order').allTextContents();
+    expect(orders.length > 0, 'orders listed');
+    expect(orders.every((o) => !o.includes('unknown customer')), `every order has its customer: ${orders}`);
+    expect((await text('products')).includes('Teapot'), 'products from the GraphQL upstream');
     await logout();
   });
 

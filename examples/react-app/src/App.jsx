@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
-import { INVITATIONS, INVITE, LOGIN, LOGOUT, ME, SIGNUP } from './operations.js';
+import { INVITATIONS, INVITE, LOGIN, LOGOUT, ME, ORDERS, SIGNUP } from './operations.js';
 import { clearSession, setSession } from './session.js';
 import { useSession } from './useSession.js';
 import { go, useHashRoute } from './useHashRoute.js';
@@ -16,6 +16,7 @@ export default function App() {
     route === '/login' ? <Login /> :
     route === '/signup' ? <Signup /> :
     route === '/admin' ? <Admin /> :
+    route === '/orders' ? <Orders /> :
     <Me />;
   return (
     <>
@@ -42,6 +43,7 @@ function Nav({ session }) {
   return (
     <nav>
       <a href="#/me">Me</a>
+      {authed && <a href="#/orders">Orders</a>}
       {authed && session.user?.roles?.includes('admin') && <a href="#/admin">Admin</a>}
       {!authed && <a href="#/login">Log in</a>}
       {!authed && <a href="#/signup">Sign up</a>}
@@ -134,6 +136,31 @@ function Signup() {
       </form>
       {created && <p>Account {created} created: log in.</p>}
       <ErrorText error={error} />
+    </div>
+  );
+}
+
+function Orders() {
+  // errorPolicy 'all': a FORBIDDEN field comes back as an error beside the data
+  const { data, error, loading } = useQuery(ORDERS, { fetchPolicy: 'network-only', errorPolicy: 'all' });
+  if (loading) return <p>Loading…</p>;
+  const orders = data?.orders;
+  return (
+    <div className="card" data-testid="orders-page">
+      <h1>Orders</h1>
+      <ErrorText error={error} />
+      {orders && (
+        <ul data-testid="orders">
+          {orders.map((o) => (
+            <li key={o.id} data-testid="order">
+              #{o.id} — {o.status} — {o.total} — {o.customer?.name ?? 'unknown customer'}
+            </li>
+          ))}
+        </ul>
+      )}
+      {data?.products && (
+        <p data-testid="products">Catalog: {data.products.map((p) => p.name).join(', ')}</p>
+      )}
     </div>
   );
 }

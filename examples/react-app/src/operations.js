@@ -28,6 +28,12 @@ export const ME = gql`
   query Me { me { id email name emailVerified roles permissions expiresAt } }
 `;
 
+// Data from the team's services: orders (REST, @rest with batched customers)
+// and products (GraphQL, @graphql). Needs the read:orders permission.
+export const ORDERS = gql`
+  query Orders { orders { id total status customer { name } } products { id name price } }
+`;
+
 export const INVITE = gql`
   mutation Invite($input: InviteUserInput!) {
     inviteUser(input: $input) { userId email roles expiresAt ticketUrl resent }
