@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 pub use input::{Email, Password};
 
-use crate::auth::{Principal, User};
+use crate::auth::{Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
 use crate::config::Secret;
 use crate::error::ApiError;
@@ -181,6 +181,13 @@ impl SessionService {
         previous_refresh: Option<&Secret>,
     ) -> Result<Value, ApiError> {
         let principal = self.guard.authenticate(tokens.access_token.expose()).await;
+        // an outage (no keys, store down) is not a misconfiguration: say so
+        if let Principal::Anonymous {
+            rejection: Some(r @ (Rejection::KeysUnavailable | Rejection::StoreUnavailable)),
+        } = principal
+        {
+            return Err(ApiError::Unauthenticated(Some(r)));
+        }
         let Principal::User(user) = principal else {
             tracing::error!(
                 rejection = ?principal,

@@ -28,8 +28,12 @@ async fn a_scripted_flow_moves_the_counters() {
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream_addr = upstream.local_addr().unwrap();
     tokio::spawn(authgate::datasources::example::serve_example(upstream));
-    if let Some(ds) = s.datasources.get_mut("orders") {
-        ds.url = format!("http://{upstream_addr}").parse().unwrap();
+    let dev = authgate::config::Settings::load_from(None, Vec::new()).unwrap();
+    s.graphql.schema = dev.graphql.schema;
+    s.datasources = dev.datasources;
+    for (name, path) in [("orders", ""), ("catalog", "/graphql")] {
+        s.datasources.get_mut(name).unwrap().url =
+            format!("http://{upstream_addr}{path}").parse().unwrap();
     }
     let (app, metrics) = start(s).await;
     let metrics = metrics.expect("the metrics listener is bound");
