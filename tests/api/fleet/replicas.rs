@@ -133,7 +133,10 @@ async fn redis_down_fails_closed_and_recovers_without_a_restart() {
     // a login during the outage is an outage too, not an internal error
     let r = super::login(&a, super::ADMIN.0, super::ADMIN.1).await;
     assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE", "{}", r.body);
-    assert_eq!(r.body["errors"][0]["extensions"]["reason"], "STORE_UNAVAILABLE");
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["reason"],
+        "STORE_UNAVAILABLE"
+    );
 
     redis.restart().await;
     // the connection manager reconnects on its own: the same gateway recovers
