@@ -266,7 +266,20 @@ impl SessionService {
         }
     }
 
-    async fn login(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+    /// The request context and the `input` of login and signup, with its
+    /// email and password parsed.
+    fn credentials<'a>(
+        &self,
+        ctx: &'a ResolverContext<'_>,
+    ) -> Result<
+        (
+            &'a RequestContext,
+            async_graphql::dynamic::ObjectAccessor<'a>,
+            Email,
+            Password,
+        ),
+        ApiError,
+    > {
         let rc = ctx
             .data::<RequestContext>()
             .map_err(|_| ApiError::Internal)?;
@@ -281,6 +294,11 @@ impl SessionService {
             "input.password",
             self.settings.max_password_chars,
         )?;
+        Ok((rc, input, email, password))
+    }
+
+    async fn login(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
+        let (rc, _input, email, password) = self.credentials(ctx)?;
         crate::limits::enforce(ctx, crate::limits::Operation::Login, Some(email.as_str())).await?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
@@ -309,20 +327,7 @@ impl SessionService {
     }
 
     async fn signup(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
-        let rc = ctx
-            .data::<RequestContext>()
-            .map_err(|_| ApiError::Internal)?;
-        let input = ctx
-            .args
-            .try_get("input")
-            .and_then(|v| v.object())
-            .map_err(|_| ApiError::bad_input("`input` is required"))?;
-        let email = Email::parse_arg(input.get("email"), "input.email")?;
-        let password = Password::parse_arg(
-            input.get("password"),
-            "input.password",
-            self.settings.max_password_chars,
-        )?;
+        let (rc, input, email, password) = self.credentials(ctx)?;
         let text = |k: &str| -> Result<Option<String>, ApiError> {
             input::optional_text(input.get(k), &format!("input.{k}"), 300)
         };
