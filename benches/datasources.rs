@@ -42,6 +42,13 @@ fn bench(c: &mut Criterion) {
         let mut settings = Settings::load_from(None, Vec::new()).unwrap();
         settings.server.listen = "127.0.0.1:0".parse().unwrap();
         settings.telemetry.filter = "warn".into();
+        // the bench's own datasource and SDL; nothing on fixed ports
+        settings.graphql.schema = vec!["schema".into()];
+        settings.datasources.clear();
+        settings.development.example_upstream.clear();
+        settings.identity.emulator_listen = "127.0.0.1:0".parse().unwrap();
+        settings.emulator.ephemeral = true;
+        settings.guard.snapshot_path = None;
         let app = Application::builder(settings)
             .sdl("bench.graphql", SDL)
             .bindings(move |b| {
