@@ -10,6 +10,7 @@ local body = os.getenv("WL_BODY") or error("WL_BODY must be set")
 local token = os.getenv("WL_TOKEN")
 local file = os.getenv("WL_TOKENS_FILE")
 local path = os.getenv("WL_PATH") or "/graphql"
+local body2 = os.getenv("WL_BODY2") -- with WL_TOKENS_FILE: every other request sends this body
 
 wrk.method = "POST"
 wrk.path = path
@@ -31,15 +32,20 @@ if file and file ~= "" then
     if line ~= "" then tokens[#tokens + 1] = line end
   end
   local i = 0
+  local n = 0
+  if body2 == "" then body2 = nil end
   function init(args)
     i = ((tid or 0) * 7919) % #tokens
   end
   function request()
     i = i % #tokens + 1
+    n = n + 1
+    local b = body
+    if body2 and n % 2 == 0 then b = body2 end
     return wrk.format("POST", path, {
       ["Content-Type"] = "application/json",
       ["Authorization"] = "Bearer " .. tokens[i],
-    }, body)
+    }, b)
   end
 end
 

@@ -25,9 +25,10 @@ app.use(
   expressMiddleware(server, { context: async ({ req }) => ({ auth: req.auth }) }),
 );
 
-// express-jwt's rejection: 401 with a GraphQL-shaped body
+// express-jwt's rejection (and jwks-rsa's unknown kid): 401 with a GraphQL-shaped body
+const refusals = new Set(['UnauthorizedError', 'SigningKeyNotFoundError', 'JwksRateLimitError', 'JwksError']);
 app.use((err, _req, res, next) => {
-  if (err?.name === 'UnauthorizedError') {
+  if (refusals.has(err?.name)) {
     res.status(401).json({ errors: [{ message: 'invalid token', extensions: { code: 'UNAUTHENTICATED' } }] });
   } else {
     next(err);
