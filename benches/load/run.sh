@@ -408,7 +408,7 @@ awk -F'\t' '
             key = f[1] FS f[3]
             ratio = "-"
             if (f[2] != "authgate" && f[3] == "login") {
-                ratio = sprintf("+%.2f ms p50", (ag_p50[key] - f[5]) / 1000)
+                ratio = sprintf("%+.2f ms p50", (ag_p50[key] - f[5]) / 1000)
             } else if (f[2] != "authgate" && f[4] > 0 && (key in ag_rps)) {
                 ratio = sprintf("%.2fx", ag_rps[key] / f[4])
             }
