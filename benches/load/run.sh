@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# authgate's load harness: authgate against the Node stack, graphql-yoga and a
+# bare axum handler, side by side, driven by wrk. See benches/README.md.
+#
+#   benches/load/run.sh [--smoke] [--duration SECS] [--connections N]
+#                       [--threads N] [--workloads "me orders reject unknown-kid login"]
+#                       [--repeat N]
+#
+# Everything listens on 127.0.0.1 on free ports and is stopped (by pid) at exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE="$ROOT/benches/load"
+cd "$ROOT"
+
+DURATION=10
+CONNECTIONS=32
+THREADS=2
+LOGIN_CONNECTIONS=1
+WORKLOADS="me orders reject mixed login unknown-kid"
+REPEAT=1
+SMOKE=0
+TOKEN_COUNT=10000
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --smoke) SMOKE=1 ;;
+    --duration) DURATION="$2"; shift ;;
+    --connections) CONNECTIONS="$2"; shift ;;
+    --threads) THREADS="$2"; shift ;;
+    --workloads) WORKLOADS="$2"; shift ;;
+    --repeat) REPEAT="$2"; shift ;;
+    -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$SMOKE" = 1 ]; then
+    DURATION=2
+    TOKEN_COUNT=1000
+fi
+
+log() { printf '[load] %s\n' "$*" >&2; }
+die() { printf '[load] error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- tools
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing wrk from Debian"
+        apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+    else
+        die "wrk is missing: apt-get install wrk"
+    fi
+fi
+for tool in curl jq node npm cargo; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
+done
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+log "building authgate and the bare axum baseline (release)"
+cargo build --release --quiet --bin authgate --example bare_axum
+AUTHGATE="$CARGO_TARGET_DIR/release/authgate"
+BARE="$CARGO_TARGET_DIR/release/examples/bare_axum"
+
+if [ ! -d "$HERE/node/node_modules" ]; then
+    log "installing the Node peers' pinned dependencies (npm ci)"
+    (cd "$HERE/node" && npm ci --no-audit --no-fund --silent)
+fi
+
+# ---------------------------------------------------------------- processes
+WORK=$(mktemp -d -t authgate-load.XXXXXX)
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# wait_port NAME PID PORT: poll until the port accepts connections (or the process dies).
+wait_port() {
+    local name=$1 pid=$2 port=$3 i
+    for i in $(seq 1 300); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$WORK/$name.log" >&2 || true
+            die "$name exited during start-up (log above)"
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name did not listen on $port within 30 s"
+}
+
+# start NAME PORT COMMAND...: run in the background, log to $WORK/NAME.log.
+declare -A PID_OF PORT_OF
+start() {
+    local name=$1 port=$2
+    shift 2
+    "$@" >"$WORK/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    PID_OF[$name]=$pid
+    PORT_OF[$name]=$port
+    wait_port "$name" "$pid" "$port"
+    log "$name: pid $pid on 127.0.0.1:$port"
+}
+
+EMU_PORT=$(free_port)
+start emulator "$EMU_PORT" env AUTHGATE__TELEMETRY__FILTER=warn \
+    AUTHGATE__EMULATOR__DATA_DIR="$WORK/emulator" \
+    "$AUTHGATE" emulator --port "$EMU_PORT" --ephemeral
+EMU="http://127.0.0.1:$EMU_PORT"
+
+STUB_PORT=$(free_port)
+start stub "$STUB_PORT" env AUTHGATE__TELEMETRY__FILTER=warn \
+    "$AUTHGATE" example-upstream --port "$STUB_PORT"
+STUB="http://127.0.0.1:$STUB_PORT"
+
+AG_PORT=$(free_port)
+METRICS_PORT=$(free_port)
+start authgate "$AG_PORT" env \
+    AUTHGATE__SERVER__LISTEN="127.0.0.1:$AG_PORT" \
+    AUTHGATE__IDENTITY__PROVIDER=auth0 \
+    AUTHGATE__AUTH0__BASE_URL="$EMU/" \
+    AUTHGATE__AUTH0__CLIENT_ID=authgate-dev \
+    AUTHGATE__AUTH0__CLIENT_SECRET=dev-secret-change-me \
+    AUTHGATE__DEVELOPMENT__EXAMPLE_UPSTREAM="" \
+    AUTHGATE__DATASOURCES__ORDERS__URL="$STUB" \
+    AUTHGATE__DATASOURCES__CATALOG__URL="$STUB/graphql" \
+    AUTHGATE__GUARD__SNAPSHOT_PATH="$WORK/jwks-snapshot.json" \
+    AUTHGATE__TELEMETRY__FILTER=warn \
+    AUTHGATE__METRICS__ENABLED=true \
+    AUTHGATE__METRICS__LISTEN="127.0.0.1:$METRICS_PORT" \
+    AUTHGATE__LIMITS__REQUESTS__PER_IP=100000000 \
+    AUTHGATE__LIMITS__REQUESTS__PER_PRINCIPAL=100000000 \
+    AUTHGATE__LIMITS__LOGIN__PER_IP=100000000 \
+    AUTHGATE__LIMITS__LOGIN__PER_ACCOUNT=100000000 \
+    "$AUTHGATE" serve
+AG="http://127.0.0.1:$AG_PORT"
+
+BARE_PORT=$(free_port)
+start bare-axum "$BARE_PORT" "$BARE" "$BARE_PORT"
+
+GQL_JSON='{"query":"mutation { login(input:{email:\"user@example.com\", password:\"User-Passw0rd!\"}) { accessToken } }"}'
+TOKEN=$(curl -sf -H 'Content-Type: application/json' -d "$GQL_JSON" "$AG/graphql" | jq -er '.data.login.accessToken') ||
+    die "login through authgate failed: $(curl -s -H 'Content-Type: application/json' -d "$GQL_JSON" "$AG/graphql")"
+CLAIMS=$(printf '%s' "$TOKEN" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null || true)
+# base64 -d needs padding: retry with it
+if ! printf '%s' "$CLAIMS" | jq -e . >/dev/null 2>&1; then
+    p=$(printf '%s' "$TOKEN" | cut -d. -f2 | tr '_-' '/+')
+    while [ $((${#p} % 4)) -ne 0 ]; do p="$p="; done
+    CLAIMS=$(printf '%s' "$p" | base64 -d)
+fi
+SUB=$(printf '%s' "$CLAIMS" | jq -r .sub)
+ISSUER=$(printf '%s' "$CLAIMS" | jq -r .iss)
+AUDIENCE=https://api.authgate.local
+log "token for $SUB issued by $ISSUER"
+
+for peer in node-stack:stack.mjs yoga:yoga.mjs; do
+    name=${peer%%:*}
+    script=${peer#*:}
+    port=$(free_port)
+    start "$name" "$port" env PORT="$port" JWKS_URL="$EMU/.well-known/jwks.json" \
+        ISSUER="$ISSUER" AUDIENCE="$AUDIENCE" ORDERS_URL="$STUB" NODE_ENV=production \
+        node "$HERE/node/$script"
+done
+
+node "$HERE/node/tokens.mjs" "$TOKEN" "$TOKEN_COUNT" "$WORK"
+
+# Many distinct valid tokens for `mixed` (each a password grant at the emulator).
+MIXED_TOKENS="$WORK/valid-tokens.txt"
+: >"$MIXED_TOKENS"
+if [[ " $WORKLOADS " == *" mixed "* ]]; then
+    n=20
+    [ "$SMOKE" = 1 ] && n=3
+    log "minting $n distinct valid tokens for mixed"
+    for _ in $(seq 1 "$n"); do
+        curl -sf -H 'Content-Type: application/json' -d "$GQL_JSON" "$AG/graphql" |
+            jq -er '.data.login.accessToken' >>"$MIXED_TOKENS"
+        sleep 1 # tokens carry no jti: a new `iat` second makes a new token
+    done
+    # tokens minted within the same second are identical (no jti): keep distinct ones
+    sort -u -o "$MIXED_TOKENS" "$MIXED_TOKENS"
+    log "$(wc -l <"$MIXED_TOKENS") distinct valid tokens"
+fi
+
+# ---------------------------------------------------------------- measures
+url_of() {
+    case "$1" in
+    emulator) echo "$EMU/oauth/token" ;;
+    *) echo "http://127.0.0.1:${PORT_OF[$1]}/graphql" ;;
+    esac
+}
+rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+jwks_fetches() {
+    case "$1" in
+    authgate) curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "authgate_jwks_fetches_total" {print $2}' ;;
+    node-stack | yoga) curl -sf "http://127.0.0.1:${PORT_OF[$1]}/__stats" | jq -r .jwksFetches ;;
+    *) echo "" ;;
+    esac
+}
+
+ME_BODY='{"query":"{ me { id permissions } }"}'
+ORDERS_BODY='{"query":"{ orders { id total } }"}'
+TOKEN_BODY=$(jq -nc '{grant_type:"password", username:"user@example.com", password:"User-Passw0rd!",
+    client_id:"authgate-dev", client_secret:"dev-secret-change-me", audience:"https://api.authgate.local",
+    scope:"openid profile email"}')
+EXPECTED_ORDERS=$(curl -sf "$STUB/orders" | jq -c 'map({id, total})')
+
+body_of() {
+    case "$1:$2" in
+    *:me | *:reject | *:unknown-kid | *:mixed) echo "$ME_BODY" ;;
+    *:orders) echo "$ORDERS_BODY" ;;
+    emulator:login) echo "$TOKEN_BODY" ;;
+    *:login) echo "$GQL_JSON" ;;
+    esac
+}
+
+# check SERVER WORKLOAD TOKEN BODY: one request; prints nothing, returns 1 on a wrong answer.
+check_one() {
+    local server=$1 workload=$2 token=$3 body=$4 out status
+    local -a auth=()
+    [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
+    out=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+        "${auth[@]}" -d "$body" "$(url_of "$server")") || return 1
+    status=$out
+    case "$workload" in
+    me | mixed)
+        if [ "$server" = bare-axum ]; then
+            jq -e '.data.me.id == "auth0|bench"' "$WORK/answer.json" >/dev/null 2>&1
+        else
+            [ "$status" = 200 ] &&
+                jq -e --arg sub "$SUB" '.data.me.id == $sub and (.data.me.permissions | index("read:orders")) != null and (.errors == null)' \
+                    "$WORK/answer.json" >/dev/null 2>&1
+        fi
+        ;;
+    orders)
+        [ "$status" = 200 ] &&
+            jq -e --argjson want "$EXPECTED_ORDERS" '.data.orders == $want and (.errors == null)' "$WORK/answer.json" >/dev/null 2>&1
+        ;;
+    reject | unknown-kid)
+        # refused: no `me`, at least one error, never a 2xx with data
+        jq -e '(.data.me // null) == null and ((.errors // []) | length) > 0' "$WORK/answer.json" >/dev/null 2>&1
+        ;;
+    login)
+        if [ "$server" = emulator ]; then
+            [ "$status" = 200 ] && jq -e '.access_token | length > 20' "$WORK/answer.json" >/dev/null 2>&1
+        else
+            [ "$status" = 200 ] && jq -e '.data.login.accessToken | length > 20' "$WORK/answer.json" >/dev/null 2>&1
+        fi
+        ;;
+    esac
+}
+
+# check_sample SERVER WORKLOAD: 5 requests; echoes the number of wrong answers.
+check_sample() {
+    local server=$1 workload=$2 wrong=0 i token body
+    body=$(body_of "$server" "$workload")
+    for i in 1 2 3 4 5; do
+        case "$workload" in
+        reject) token=$(sed -n "$((i * 37))p" "$WORK/bad-signature.txt") ;;
+        unknown-kid) token=$(sed -n "$((i * 37))p" "$WORK/unknown-kid.txt") ;;
+        login) token="" ;;
+        *) token=$TOKEN ;;
+        esac
+        if [ "$workload" = orders ] && [ "$server" != bare-axum ]; then
+            check_one "$server" orders "$token" "$ORDERS_BODY" || wrong=$((wrong + 1))
+        else
+            check_one "$server" "$workload" "$token" "$body" || wrong=$((wrong + 1))
+        fi
+        if [ "$workload" = unknown-kid ] && [ "$i" = 5 ]; then
+            # collateral: a valid token must still be served right after the flood
+            check_one "$server" me "$TOKEN" "$ME_BODY" || wrong=$((wrong + 1))
+        fi
+        if [ "$workload" = mixed ]; then
+            token=$(sed -n "$((i * 7 % $(wc -l <"$MIXED_TOKENS") + 1))p" "$MIXED_TOKENS")
+            check_one "$server" me "$token" "$ME_BODY" || wrong=$((wrong + 1))
+        fi
+    done
+    echo "$wrong"
+}
+
+servers_for() {
+    case "$1" in
+    me) echo "authgate node-stack yoga bare-axum" ;;
+    orders | reject | unknown-kid | mixed) echo "authgate node-stack yoga" ;;
+    login) echo "authgate emulator" ;;
+    esac
+}
+
+# mixed: 90% the one valid token, 10% distinct valid tokens; me and orders alternate.
+mixed_tokens_file() {
+    local f="$WORK/mixed-stream.txt" i n
+    n=$(wc -l <"$MIXED_TOKENS")
+    : >"$f"
+    for i in $(seq 1 1000); do
+        if [ $((i % 10)) = 0 ]; then
+            sed -n "$((i / 10 % n + 1))p" "$MIXED_TOKENS" >>"$f"
+        else
+            echo "$TOKEN" >>"$f"
+        fi
+    done
+    echo "$f"
+}
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+run_one() {
+    local rep=$1 workload=$2 server=$3 conns=$CONNECTIONS threads=$THREADS
+    local body token="" file="" path="/graphql" url wrong_before wrong_after f_before f_after
+    body=$(body_of "$server" "$workload")
+    case "$workload" in
+    reject) file="$WORK/bad-signature.txt" ;;
+    unknown-kid) file="$WORK/unknown-kid.txt" ;;
+    mixed) file=$(mixed_tokens_file) ;;
+    login)
+        token=""
+        conns=$LOGIN_CONNECTIONS
+        threads=1
+        ;;
+    *) token=$TOKEN ;;
+    esac
+    [ "$server" = emulator ] && path="/oauth/token"
+    url="$(url_of "$server")"
+    url="${url%/graphql}"
+    url="${url%/oauth/token}"
+    local pid=${PID_OF[$server]}
+    f_before=$(jwks_fetches "$server")
+    wrong_before=$(check_sample "$server" "$workload")
+    local t0
+    t0=$(cpu_ticks "$pid")
+    local line
+    local body2=""
+    [ "$workload" = mixed ] && body2=$ORDERS_BODY
+    line=$(WL_BODY="$body" WL_BODY2="$body2" WL_TOKEN="$token" WL_TOKENS_FILE="$file" WL_PATH="$path" \
+        wrk -t "$threads" -c "$conns" -d "${DURATION}s" --timeout 5s -s "$HERE/wrk.lua" "$url" |
+        grep '^RESULT') || die "wrk failed against $server ($workload)"
+    local t1
+    t1=$(cpu_ticks "$pid")
+    f_after=$(jwks_fetches "$server")
+    wrong_after=$(check_sample "$server" "$workload")
+    local requests duration p50 p99 status_errors socket_errors
+    eval "$(echo "${line#RESULT }" | tr ' ' '\n' | sed 's/^/local /')"
+    requests=$requests duration=$duration_us
+    local errors
+    if [ "$workload" = reject ] || [ "$workload" = unknown-kid ]; then
+        # the right answer is a refusal: count the requests that were NOT refused
+        errors=$((requests - status_errors + socket_errors))
+    else
+        errors=$((status_errors + socket_errors))
+    fi
+    local rps cpu_us fetches=""
+    rps=$(awk -v r="$requests" -v d="$duration" 'BEGIN {printf "%.0f", r / (d / 1e6)}')
+    cpu_us=$(awk -v a="$t0" -v b="$t1" -v r="$requests" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {if (r > 0) printf "%.0f", (b - a) / hz * 1e6 / r; else print "-"}')
+    if [ -n "$f_before" ] && [ -n "$f_after" ]; then
+        fetches=$(awk -v a="$f_before" -v b="$f_after" 'BEGIN {printf "%d", b - a}')
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$server" "$workload" "$rps" \
+        "$p50_us" "$p99_us" "$errors" "$((wrong_before + wrong_after))" "$(rss_kb "$pid")" "$cpu_us" "$fetches" >>"$RESULTS"
+    log "rep $rep $workload $server: $rps req/s, p50 ${p50_us} µs, errors $errors, wrong $((wrong_before + wrong_after))"
+}
+
+log "load: ${DURATION}s per run, $CONNECTIONS connections, $THREADS wrk threads (login: $LOGIN_CONNECTIONS connection); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# unknown-kid runs once, after every repetition: a flood can leave a peer
+# unable to fetch keys for a while (jwks-rsa's rate limit), which would
+# spoil whatever ran after it.
+for rep in $(seq 1 "$REPEAT"); do
+    for workload in $WORKLOADS; do
+        [ "$workload" = unknown-kid ] && continue
+        for server in $(servers_for "$workload"); do
+            run_one "$rep" "$workload" "$server"
+        done
+    done
+done
+if [[ " $WORKLOADS " == *" unknown-kid "* ]]; then
+    for server in $(servers_for unknown-kid); do
+        run_one 1 unknown-kid "$server"
+    done
+fi
+
+# ---------------------------------------------------------------- table
+# ratio column: authgate's req/s over this row's (same repetition and workload);
+# for login: authgate's p50 minus the emulator's (the gateway's own overhead).
+echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); nproc $(nproc); ${DURATION}s x $CONNECTIONS connections, $THREADS wrk threads"
+awk -F'\t' '
+    { rows[NR] = $0; if ($2 == "authgate") { ag_rps[$1 FS $3] = $4; ag_p50[$1 FS $3] = $5 } }
+    END {
+        printf "| rep | server | workload | req/s | p50 ms | p99 ms | errors | wrong | peak RSS MB | CPU µs/req | JWKS fetches | authgate vs this |\n"
+        printf "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        for (i = 1; i <= NR; i++) {
+            split(rows[i], f, FS)
+            key = f[1] FS f[3]
+            ratio = "-"
+            if (f[2] != "authgate" && f[3] == "login") {
+                ratio = sprintf("%+.2f ms p50", (ag_p50[key] - f[5]) / 1000)
+            } else if (f[2] != "authgate" && f[4] > 0 && (key in ag_rps)) {
+                ratio = sprintf("%.2fx", ag_rps[key] / f[4])
+            }
+            printf "| %s | %s | %s | %s | %.2f | %.2f | %s | %s | %.1f | %s | %s | %s |\n",
+                f[1], f[2], f[3], f[4], f[5] / 1000, f[6] / 1000, f[7], f[8], f[9] / 1024, f[10],
+                (f[11] == "" ? "-" : f[11]), ratio
+        }
+    }' "$RESULTS"
+
+PEER_WRONG=$(awk -F'\t' '$2 != "authgate" {s += $8} END {print s + 0}' "$RESULTS")
+[ "$PEER_WRONG" -gt 0 ] && echo "note: the peers gave $PEER_WRONG wrong sampled answers (see the wrong column)"
+WRONG=$(awk -F'\t' '$2 == "authgate" {s += $8} END {print s + 0}' "$RESULTS")
+if [ "$WRONG" -gt 0 ]; then
+    echo "FAIL: authgate gave $WRONG wrong answers in the sampled responses" >&2
+    exit 1
+fi
