@@ -181,9 +181,15 @@ impl SessionService {
         previous_refresh: Option<&Secret>,
     ) -> Result<Value, ApiError> {
         let principal = self.guard.authenticate(tokens.access_token.expose()).await;
-        // an outage (no keys, store down) is not a misconfiguration: say so
+        // an outage (no keys, store down) is not a misconfiguration: say so;
+        // a revoked token is the same-second twin of one logged out (see login)
         if let Principal::Anonymous {
-            rejection: Some(r @ (Rejection::KeysUnavailable | Rejection::StoreUnavailable)),
+            rejection:
+                Some(
+                    r @ (Rejection::KeysUnavailable
+                    | Rejection::StoreUnavailable
+                    | Rejection::Revoked),
+                ),
         } = principal
         {
             return Err(ApiError::Unauthenticated(Some(r)));
@@ -302,27 +308,47 @@ impl SessionService {
         crate::limits::enforce(ctx, crate::limits::Operation::Login, Some(email.as_str())).await?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
-        match self
-            .provider
-            .password_login(email.as_str(), password.secret(), &call)
-            .await
-        {
-            Ok(tokens) => {
-                let payload = self.auth_payload(ctx, tokens, None).await;
-                audit(
-                    "login",
-                    &user,
-                    rc,
-                    if payload.is_ok() { "success" } else { "error" },
-                    None,
-                );
-                payload
-            }
-            Err(e) => {
-                let api = map_provider_error(&e);
-                audit("login", &user, rc, "failure", Some(e.kind()));
-                Err(api)
-            }
+        let mut retried = false;
+        loop {
+            let tokens = match self
+                .provider
+                .password_login(email.as_str(), password.secret(), &call)
+                .await
+            {
+                Ok(tokens) => tokens,
+                Err(e) => {
+                    let api = map_provider_error(&e);
+                    audit("login", &user, rc, "failure", Some(e.kind()));
+                    return Err(api);
+                }
+            };
+            let payload = match self.auth_payload(ctx, tokens, None).await {
+                // Auth0's default access token has no `jti`: two tokens for the
+                // same user issued in the same second are byte-identical. After
+                // a logout, a login within that second gets back the revoked
+                // token; one grant a second later is a different token.
+                Err(ApiError::Unauthenticated(Some(Rejection::Revoked))) if !retried => {
+                    retried = true;
+                    tracing::info!("the new access token equals one logged out this second; asking again in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(ApiError::Unauthenticated(Some(Rejection::Revoked))) => {
+                    tracing::error!(
+                        "the identity provider keeps issuing an access token that was logged out"
+                    );
+                    Err(ApiError::Internal)
+                }
+                other => other,
+            };
+            audit(
+                "login",
+                &user,
+                rc,
+                if payload.is_ok() { "success" } else { "error" },
+                None,
+            );
+            return payload;
         }
     }
 
@@ -395,7 +421,13 @@ impl SessionService {
         let call = call_context(rc);
         match self.provider.refresh(&rt, &call).await {
             Ok(tokens) => {
-                let payload = self.auth_payload(ctx, tokens, Some(&rt)).await;
+                let payload = match self.auth_payload(ctx, tokens, Some(&rt)).await {
+                    Err(ApiError::Unauthenticated(Some(Rejection::Revoked))) => {
+                        tracing::error!("the refreshed access token equals one logged out");
+                        Err(ApiError::Internal)
+                    }
+                    other => other,
+                };
                 audit(
                     "refresh",
                     "-",

@@ -152,3 +152,26 @@ async fn full_session_flow() {
     let flow = full_flow(&app).await;
     assert_eq!(flow.secrets.len(), 10);
 }
+
+/// Auth0's default access token has no `jti`, so a login in the same second
+/// as a logout can be handed the very token just revoked: authgate asks once
+/// more and answers a token that works, never an internal error.
+#[tokio::test]
+async fn login_right_after_logout_gets_a_working_token() {
+    let app = spawn_full(|_| {}).await;
+    for _ in 0..2 {
+        let p = ok(&login(&app, USER.0, USER.1).await, "login").clone();
+        let (at, rt) = (s(&p, "accessToken"), s(&p, "refreshToken"));
+        assert_eq!(
+            ok(&logout(&app, Some(at), Some(rt)).await, "logout")["ok"],
+            true
+        );
+        let again = login(&app, USER.0, USER.1).await;
+        let q = ok(&again, "login").clone();
+        let fresh = s(&q, "accessToken");
+        assert_ne!(fresh, at, "a revoked token was handed out");
+        ok(&me(&app, fresh).await, "me");
+        // the old one stays refused
+        assert_eq!(reason(&me(&app, at).await), "TOKEN_REVOKED");
+    }
+}
