@@ -239,7 +239,11 @@ impl ApplicationBuilder {
             store,
             self.settings.graphql.path.clone(),
         ));
-        let mgmt = crate::auth0::ManagementClient::new(&self.settings.auth0, http.clone());
+        let observed = metrics.clone();
+        let mgmt = crate::auth0::ManagementClient::new(&self.settings.auth0, http.clone())
+            .with_observer(Arc::new(move |endpoint, status, elapsed| {
+                observed.record_idp(endpoint, status, elapsed)
+            }));
         let invites =
             crate::invite::build(self.settings.invites.clone(), &self.settings.auth0, mgmt)
                 .map_err(|e| anyhow::anyhow!("invitations: {e}"))?;

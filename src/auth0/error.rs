@@ -167,6 +167,20 @@ impl ProviderError {
 }
 
 impl ManagementError {
+    /// The error's stable short name, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Conflict { .. } => "conflict",
+            Self::NotFound { .. } => "not_found",
+            Self::Forbidden { .. } => "forbidden",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::BadRequest(_) => "bad_request",
+            Self::Misconfigured { .. } => "misconfigured",
+            Self::Unavailable { .. } => "unavailable",
+        }
+    }
+
     pub(crate) fn unavailable(reason: impl Into<String>) -> Self {
         Self::Unavailable {
             reason: reason.into(),

@@ -128,6 +128,27 @@ pub struct ManagementClient {
     retries: u32,
     http: reqwest::Client,
     cache: Arc<TokenCache>,
+    observer: Option<Observer>,
+}
+
+/// Told of every Management API call: endpoint, `ok` or the error kind, duration.
+pub type Observer = Arc<dyn Fn(&'static str, &'static str, Duration) + Send + Sync>;
+
+/// A low-cardinality name for a Management API call (ids stripped).
+fn endpoint_label(method: &Method, path: &str) -> &'static str {
+    let rest = path.strip_prefix("api/v2/").unwrap_or(path);
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["users"]) => "mgmt_create_user",
+        ("GET", ["users"]) => "mgmt_search_users",
+        ("GET", ["users", _]) => "mgmt_get_user",
+        ("GET", ["users-by-email"]) => "mgmt_users_by_email",
+        ("GET", ["roles"]) => "mgmt_list_roles",
+        ("GET", ["users", _, "roles"]) => "mgmt_user_roles",
+        ("POST", ["users", _, "roles"]) => "mgmt_assign_roles",
+        ("POST", ["tickets", "password-change"]) => "mgmt_password_change_ticket",
+        _ => "mgmt_other",
+    }
 }
 
 impl std::fmt::Debug for ManagementClient {
@@ -182,6 +203,23 @@ impl ManagementClient {
                 current: RwLock::new(None),
                 fetching: Mutex::new(0),
             }),
+            observer: None,
+        }
+    }
+
+    /// Reports every call (and every token fetch) to `observer`, for metrics.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe<T>(&self, endpoint: &'static str, start: Instant, r: &Result<T, ManagementError>) {
+        if let Some(o) = &self.observer {
+            let status = match r {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            };
+            o(endpoint, status, start.elapsed());
         }
     }
 
@@ -237,6 +275,13 @@ impl ManagementClient {
         fields(grant = "client_credentials", status, error_code)
     )]
     async fn fetch_token(&self) -> Result<super::TokenSet, ManagementError> {
+        let start = Instant::now();
+        let r = self.fetch_token_inner().await;
+        self.observe("mgmt_oauth_token", start, &r);
+        r
+    }
+
+    async fn fetch_token_inner(&self) -> Result<super::TokenSet, ManagementError> {
         let url = endpoint(&self.base, "oauth/token").map_err(management_token_error)?;
         let form = [
             ("grant_type", "client_credentials"),
@@ -253,6 +298,20 @@ impl ManagementClient {
     /// Sends an authenticated request; on 401 drops the token and retries once
     /// with a fresh one. GETs are also retried on 5xx/transport errors.
     async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, ManagementError> {
+        let start = Instant::now();
+        let endpoint = endpoint_label(&method, path);
+        let r = self.call_inner(method, path, query, body).await;
+        self.observe(endpoint, start, &r);
+        r
+    }
+
+    async fn call_inner(
         &self,
         method: Method,
         path: &str,

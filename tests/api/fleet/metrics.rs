@@ -57,6 +57,19 @@ async fn a_scripted_flow_moves_the_counters() {
         .gql("query Orders { orders { id } }", json!({}), Some(&token))
         .await;
     assert_eq!(r.body["data"]["orders"][0]["id"], "1", "{}", r.body);
+    // an invitation: Management API calls
+    let r = app
+        .gql(
+            crate::invites::INVITE,
+            json!({"input": {"email": "metrics.hire@example.com", "roles": []}}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        r.body["data"]["inviteUser"]["email"], "metrics.hire@example.com",
+        "{}",
+        r.body
+    );
     let r = app.gql(ME, json!({}), Some("not-a-token")).await;
     assert_eq!(r.status, 401);
     let r = app.gql(ME, json!({}), Some(&token)).await;
@@ -96,6 +109,22 @@ async fn a_scripted_flow_moves_the_counters() {
     assert_eq!(
         v(r#"authgate_idp_requests_total{endpoint="token_password",status="invalid_credentials"}"#),
         1.0
+    );
+    assert_eq!(
+        v(r#"authgate_idp_requests_total{endpoint="mgmt_oauth_token",status="ok"}"#),
+        1.0,
+        "one Management token, cached: {text}"
+    );
+    assert_eq!(
+        v(r#"authgate_idp_requests_total{endpoint="mgmt_create_user",status="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"authgate_idp_requests_total{endpoint="mgmt_password_change_ticket",status="ok"}"#),
+        1.0
+    );
+    assert!(
+        v(r#"authgate_idp_request_duration_seconds_count{endpoint="mgmt_create_user"}"#) >= 1.0
     );
     assert!(
         v(r#"authgate_store_operation_duration_seconds_count{backend="memory",op="is_revoked"}"#)
