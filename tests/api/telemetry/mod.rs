@@ -23,6 +23,8 @@ const REQUEST_ID: &str = "otel-test-req-42";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const PASSWORD: &str = "Admin-Passw0rd!";
+const ORDERS_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const ORDERS_TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 /// What the collector double received: every span, with its service name.
 #[derive(Clone, Default)]
@@ -63,6 +65,30 @@ async fn traces(State(rx): State<Received>, body: Bytes) -> impl axum::response:
         [("content-type", "application/x-protobuf")],
         ExportTraceServiceResponse::default().encode_to_vec(),
     )
+}
+
+/// The example orders service, recording the `traceparent` of each call.
+async fn orders_service() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = authgate::datasources::example::router().layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let record = record.clone();
+            async move {
+                if let Some(tp) = req.headers().get("traceparent") {
+                    record
+                        .lock()
+                        .unwrap()
+                        .push(tp.to_str().unwrap_or_default().to_owned());
+                }
+                next.run(req).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, seen)
 }
 
 async fn collector() -> (SocketAddr, Received) {
@@ -195,7 +221,12 @@ async fn graphql(
 #[tokio::test]
 async fn spans_are_exported_with_the_request_id_in_the_callers_trace() {
     let (collector_addr, rx) = collector().await;
+    let (orders_addr, traceparents) = orders_service().await;
     let (child, addr) = serve(&[
+        (
+            "AUTHGATE__DATASOURCES__ORDERS__URL",
+            format!("http://{orders_addr}"),
+        ),
         (
             "AUTHGATE__TELEMETRY__OTLP__ENDPOINT",
             format!("http://{collector_addr}"),
@@ -226,16 +257,20 @@ async fn spans_are_exported_with_the_request_id_in_the_callers_trace() {
         .unwrap_or_else(|| panic!("a token: {body}"))
         .to_owned();
 
-    // an authenticated request, in a trace of its own
+    // an authenticated request calling a datasource, in another trace
     let bearer = format!("Bearer {token}");
     let (status, body) = graphql(
         &addr,
-        serde_json::json!({"query": "query Me { me { id } }"}),
-        &[("authorization", &bearer), ("x-request-id", "otel-test-me")],
+        serde_json::json!({"query": "query MyOrders { orders { id } }"}),
+        &[
+            ("authorization", &bearer),
+            ("x-request-id", "otel-test-orders"),
+            ("traceparent", ORDERS_TRACEPARENT),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["data"]["me"]["id"].is_string(), "{body}");
+    assert!(body["data"]["orders"][0]["id"].is_string(), "{body}");
 
     // graceful shutdown flushes what is queued (the batch delay is 5 s)
     let started = Instant::now();
@@ -294,14 +329,37 @@ async fn spans_are_exported_with_the_request_id_in_the_callers_trace() {
         in_trace.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
 
-    // the other request: its own trace and request id
-    let me: Vec<&Span> = spans
+    // the other request: its own trace and request id, on every span,
+    // including the datasource call (whose span has no such field itself)
+    let orders_trace = hex::decode(ORDERS_TRACE_ID).unwrap();
+    let orders: Vec<&Span> = spans
         .iter()
         .map(|(_, s)| s)
-        .filter(|s| attr_str(s, "request_id").as_deref() == Some("otel-test-me"))
+        .filter(|s| s.trace_id == orders_trace)
         .collect();
-    assert!(!me.is_empty());
-    assert!(me.iter().all(|s| s.trace_id != trace_id));
+    let send = orders.iter().find(|s| s.name == "send").unwrap_or_else(|| {
+        panic!(
+            "the datasource call is a span: {:?}",
+            orders.iter().map(|s| &s.name).collect::<Vec<_>>()
+        )
+    });
+    for span in &orders {
+        assert_eq!(
+            attr_str(span, "request_id").as_deref(),
+            Some("otel-test-orders"),
+            "span {} lacks the request id",
+            span.name
+        );
+    }
+    // the orders service was told to join the trace, under the call's span
+    let sent = traceparents.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![format!(
+            "00-{ORDERS_TRACE_ID}-{}-01",
+            hex::encode(&send.span_id)
+        )]
+    );
 
     // no secret in any exported string
     for (_, span) in &spans {
