@@ -65,6 +65,16 @@ fn compose(settings: &Settings) -> anyhow::Result<authgate::graphql::BuiltSchema
     )?)
 }
 
+/// Logging and, when configured, trace export; the guard flushes on shutdown.
+fn telemetry(
+    settings: &authgate::config::TelemetrySettings,
+) -> Result<authgate::telemetry::TelemetryGuard, ExitCode> {
+    authgate::telemetry::init(settings).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
 fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
     Settings::load(config.map(PathBuf::as_path)).map_err(|e| {
         eprintln!("{e}");
@@ -82,6 +92,14 @@ async fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
             print!("{}", settings.to_redacted_toml());
+            if let Err(e) = settings
+                .telemetry
+                .otlp
+                .resolve_endpoint(|k| std::env::var(k).ok())
+            {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
             match compose(&settings) {
                 Ok(_) => {
                     eprintln!("config OK");
@@ -110,7 +128,10 @@ async fn main() -> ExitCode {
             rotate_keys,
         } => run_emulator(settings, port, ephemeral, data_dir, rotate_keys).await,
         Command::ExampleUpstream { port } => {
-            authgate::telemetry::init(&settings.telemetry);
+            let _telemetry = match telemetry(&settings.telemetry) {
+                Ok(g) => g,
+                Err(code) => return code,
+            };
             match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
                 Ok(l) => {
                     let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -130,7 +151,10 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve => {
-            authgate::telemetry::init(&settings.telemetry);
+            let telemetry = match telemetry(&settings.telemetry) {
+                Ok(g) => g,
+                Err(code) => return code,
+            };
             let app = match Application::build(settings).await {
                 Ok(a) => a,
                 Err(e) => {
@@ -139,7 +163,9 @@ async fn main() -> ExitCode {
                 }
             };
             tracing::info!(address = %app.local_addr(), "authgate is serving GraphQL at http://{}/graphql", app.local_addr());
-            match app.run_until_stopped().await {
+            let stopped = app.run_until_stopped().await;
+            telemetry.shutdown().await;
+            match stopped {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("authgate stopped: {e}");
@@ -178,7 +204,10 @@ async fn run_emulator(
             }
         };
     }
-    authgate::telemetry::init(&settings.telemetry);
+    let telemetry = match telemetry(&settings.telemetry) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -196,5 +225,6 @@ async fn run_emulator(
     tracing::info!(address = %handle.local_addr(), "Auth0 emulator serving at {}", handle.base_url());
     let _ = tokio::signal::ctrl_c().await;
     handle.shutdown().await;
+    telemetry.shutdown().await;
     ExitCode::SUCCESS
 }

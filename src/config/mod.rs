@@ -177,8 +177,12 @@ pub struct LimitSettings {
 pub struct TelemetrySettings {
     /// `compact` (human) or `json` (one object per line).
     pub format: LogFormat,
-    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set. It also decides
+    /// which spans are exported over OTLP.
     pub filter: String,
+    /// OpenTelemetry trace export over OTLP/HTTP (off unless an endpoint is set).
+    #[serde(default)]
+    pub otlp: crate::telemetry::OtlpSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -427,6 +431,13 @@ impl Settings {
                 format!("not a valid log filter: {e}"),
             ));
         }
+        issues.extend(
+            self.telemetry
+                .otlp
+                .validate()
+                .into_iter()
+                .map(|(k, m)| ConfigIssue::new(k, m)),
+        );
         if issues.is_empty() {
             Ok(())
         } else {

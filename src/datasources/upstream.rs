@@ -278,10 +278,13 @@ impl Upstream {
                     source_name: self.name.clone(),
                     detail: "shutting down".into(),
                 })?;
+            let mut headers = call.headers.clone();
+            // the upstream joins the trace (W3C traceparent) when export is on
+            crate::telemetry::inject_trace_context(&mut headers);
             let mut req = self
                 .http
                 .request(call.method.clone(), call.url.clone())
-                .headers(call.headers.clone());
+                .headers(headers);
             if let Some(b) = &call.body {
                 req = req.json(b);
             }

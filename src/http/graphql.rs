@@ -494,6 +494,14 @@ async fn execute(
                 .operation_name
                 .clone()
                 .or_else(|| crate::metrics::operation_name_of(&r.query).map(str::to_owned));
+            if let Some(op) = &op {
+                // the exported request span names the operation (never the document)
+                crate::telemetry::set_span_attribute(
+                    &tracing::Span::current(),
+                    "graphql.operation.name",
+                    op.clone(),
+                );
+            }
             let r = match &state.limiter {
                 Some(l) => r.data(rc).data(l.clone()),
                 None => r.data(rc),

@@ -100,14 +100,61 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 pub fn router(state: Arc<AppState>) -> Router {
     let s = &state.settings;
     let path = s.graphql.path.clone();
+    let routes = [path.clone(), "/healthz".to_owned(), "/readyz".to_owned()];
     let trace = TraceLayer::new_for_http()
-        .make_span_with(|req: &Request| {
+        .make_span_with(move |req: &Request| {
             let id = req
                 .extensions()
                 .get::<RequestId>()
                 .map(|r| r.0.as_str())
                 .unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            let span = tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %id,
+                otel.name = tracing::field::Empty,
+                otel.kind = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            if crate::telemetry::otel_enabled() {
+                // the exported span: "POST /graphql", a server span, joined
+                // to the caller's trace (W3C traceparent) when it sent one
+                let route = routes.iter().find(|r| r.as_str() == req.uri().path());
+                let name = match route {
+                    Some(r) => format!("{} {r}", req.method()),
+                    None => req.method().to_string(),
+                };
+                span.record("otel.name", name.as_str());
+                span.record("otel.kind", "server");
+                crate::telemetry::join_trace(&span, req.headers(), id);
+                crate::telemetry::set_span_attribute(
+                    &span,
+                    "http.request.method",
+                    req.method().to_string(),
+                );
+                if let Some(r) = route {
+                    crate::telemetry::set_span_attribute(&span, "http.route", r.clone());
+                }
+            }
+            span
+        })
+        .on_response(|resp: &Response, latency: Duration, span: &tracing::Span| {
+            let status = resp.status();
+            crate::telemetry::set_span_attribute(
+                span,
+                "http.response.status_code",
+                i64::from(status.as_u16()),
+            );
+            if status.is_server_error() && crate::telemetry::otel_enabled() {
+                span.record("otel.status_code", "ERROR");
+            }
+            tower_http::trace::OnResponse::on_response(
+                tower_http::trace::DefaultOnResponse::default(),
+                resp,
+                latency,
+                span,
+            );
         })
         .on_request(())
         .on_failure(());
