@@ -393,6 +393,8 @@ pub struct Reloader {
     applied: tokio::sync::Mutex<Applied>,
     status: Arc<ArcSwap<ReloadStatus>>,
     metrics: Option<ReloadMetrics>,
+    /// [`fingerprint`] of the watched files as the last load read them.
+    files: std::sync::Mutex<[u8; 32]>,
 }
 
 /// The status of the start-up schema (generation 0).
@@ -440,7 +442,7 @@ impl Reloader {
             let at = status.load().loaded_at;
             m.last_success.set(i64::try_from(at).unwrap_or(i64::MAX));
         }
-        Self {
+        let mut this = Self {
             state,
             source,
             parts,
@@ -453,6 +455,27 @@ impl Reloader {
             }),
             status,
             metrics,
+            files: std::sync::Mutex::new([0; 32]),
+        };
+        // as close to the start-up load as we get: a change after it is seen
+        this.files = std::sync::Mutex::new(fingerprint(&this.watched_paths()));
+        this
+    }
+
+    /// The fingerprint of the watched files as the last load read them.
+    fn files_loaded(&self) -> [u8; 32] {
+        self.files.lock().map(|g| *g).unwrap_or([0; 32])
+    }
+
+    fn set_files_loaded(&self, before: &[PathBuf], fp: [u8; 32]) {
+        let after = self.watched_paths();
+        let fp = if after == before {
+            fp
+        } else {
+            fingerprint(&after)
+        };
+        if let Ok(mut g) = self.files.lock() {
+            *g = fp;
         }
     }
 
@@ -475,7 +498,12 @@ impl Reloader {
     /// error keeps everything as it was. Reloads run one at a time.
     pub async fn reload(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
         let mut applied = self.applied.lock().await;
-        match self.prepare(&applied) {
+        // what this load reads (a later change makes the watcher reload again)
+        let paths = self.watched_paths();
+        let files = fingerprint(&paths);
+        let prepared = self.prepare(&applied);
+        self.set_files_loaded(&paths, files);
+        match prepared {
             Ok((loaded, effective, datasources, schema)) => {
                 let hash = schema_hash(&schema.sdl);
                 let applied_keys: Vec<String> = changed_keys(&applied.last_loaded, &loaded)
@@ -590,15 +618,13 @@ impl Reloader {
     pub fn spawn_watcher(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut paths = this.watched_paths();
-            let mut applied = fingerprint_async(paths.clone()).await;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
             loop {
                 tick.tick().await;
+                let paths = this.watched_paths();
                 let mut seen = fingerprint_async(paths.clone()).await;
-                if seen == applied {
+                if seen == this.files_loaded() {
                     continue;
                 }
                 // coalesce a burst of writes: wait until it stops changing
@@ -613,12 +639,6 @@ impl Reloader {
                 tracing::info!("configuration or SDL files changed; reloading");
                 // a failure is logged by reload(); the next change retries
                 let _ = this.reload(Trigger::FileChange).await;
-                applied = seen;
-                let now_paths = this.watched_paths();
-                if now_paths != paths {
-                    paths = now_paths;
-                    applied = fingerprint_async(paths.clone()).await;
-                }
             }
         })
     }

@@ -124,7 +124,7 @@ async fn sighup_applies_the_edited_files_and_keeps_serving() {
     // 1. a new SDL file, then SIGHUP
     std::fs::write(
         sdl.join("more.graphql"),
-        "type ReloadProbe { ok: Boolean }\n",
+        "type ReloadProbe { ok: Boolean }\nextend type Viewer { reloadProbe: ReloadProbe }\n",
     )
     .unwrap();
     hup(pid);
