@@ -195,6 +195,14 @@ impl ApplicationBuilder {
     pub async fn build(mut self) -> anyhow::Result<Application> {
         // as loaded, before run-time adjustments: what reloads compare with
         let loaded = self.settings.clone();
+        // first: from now on a SIGHUP (queued until serving) never kills the process
+        #[cfg(unix)]
+        let hangup = Some(
+            reload::listen_for_sighup()
+                .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?,
+        );
+        #[cfg(not(unix))]
+        let hangup = None;
         let mut emulator = None;
         let mut issuer = None;
         if self.settings.identity.provider == ProviderKind::Emulator {
@@ -334,13 +342,6 @@ impl ApplicationBuilder {
             datasources,
             status,
         ));
-        #[cfg(unix)]
-        let hangup = Some(
-            reload::listen_for_sighup()
-                .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?,
-        );
-        #[cfg(not(unix))]
-        let hangup = None;
         let listen = state.settings.server.listen;
         let listener = TcpListener::bind(listen)
             .await
