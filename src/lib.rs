@@ -14,6 +14,7 @@ pub mod http;
 pub mod invite;
 pub mod limits;
 pub mod metrics;
+pub mod reload;
 pub mod session;
 pub mod startup;
 pub mod store;

@@ -155,7 +155,13 @@ async fn main() -> ExitCode {
                 Ok(g) => g,
                 Err(code) => return code,
             };
-            let app = match Application::build(settings).await {
+            // a reload (SIGHUP, reload.watch) re-reads the same layers
+            let source = authgate::reload::ConfigSource::process(cli.config.clone());
+            let app = match Application::builder(settings)
+                .config_source(source)
+                .build()
+                .await
+            {
                 Ok(a) => a,
                 Err(e) => {
                     eprintln!("authgate could not start: {e}");

@@ -16,6 +16,7 @@ use crate::graphql::{self, Bindings, SdlSource};
 use crate::http::{self, AppState, Authenticate, ReadinessCheck};
 use crate::limits::Limiter;
 use crate::metrics::{InstrumentedProvider, InstrumentedStore, Metrics};
+use crate::reload::{self, ConfigSource, ReloadParts, ReloadStatus, Reloader};
 use crate::session::SessionService;
 use crate::store::Store;
 
@@ -71,8 +72,8 @@ impl ReadinessCheck for KeysReady {
     }
 }
 
-/// `/readyz`: each datasource's circuit.
-struct DatasourcesReady(Arc<crate::datasources::Datasources>);
+/// `/readyz`: each datasource's circuit (of the datasources in force).
+struct DatasourcesReady(Arc<ArcSwap<crate::datasources::Datasources>>);
 
 #[async_trait]
 impl ReadinessCheck for DatasourcesReady {
@@ -81,7 +82,24 @@ impl ReadinessCheck for DatasourcesReady {
     }
     async fn check(&self) -> (bool, serde_json::Value) {
         // an open circuit degrades some fields; the gateway still serves
-        (true, self.0.readiness())
+        (true, self.0.load().readiness())
+    }
+}
+
+/// `/readyz`: which configuration generation and schema serve (always ready:
+/// a failed reload keeps the previous ones serving).
+struct ConfigReady(Arc<ArcSwap<ReloadStatus>>);
+
+#[async_trait]
+impl ReadinessCheck for ConfigReady {
+    fn name(&self) -> &'static str {
+        "config"
+    }
+    async fn check(&self) -> (bool, serde_json::Value) {
+        (
+            true,
+            serde_json::to_value(&**self.0.load()).unwrap_or_default(),
+        )
     }
 }
 
@@ -91,15 +109,7 @@ pub fn offline_bindings(settings: &Settings) -> anyhow::Result<Bindings> {
     let mut b = graphql::builtin_bindings();
     let ds =
         crate::datasources::Datasources::new(&settings.datasources, reqwest::Client::new(), None)
-            .map_err(|errs| {
-            anyhow::anyhow!(
-                "{}",
-                errs.iter()
-                    .map(|(k, m)| format!("config error: {k}: {m}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })?;
+            .map_err(|errs| anyhow::anyhow!("{}", reload::datasource_errors(&errs)))?;
     b.factory(ds.factory());
     Ok(b)
 }
@@ -143,9 +153,17 @@ pub struct ApplicationBuilder {
     readiness: Vec<Arc<dyn ReadinessCheck>>,
     limiter: Option<Arc<Limiter>>,
     metrics: Option<Metrics>,
+    config_source: Option<ConfigSource>,
 }
 
 impl ApplicationBuilder {
+    /// Where a reload re-reads the settings from (as `main` loaded them).
+    /// Without it a reload keeps the settings and re-reads only the SDL.
+    pub fn config_source(mut self, source: ConfigSource) -> Self {
+        self.config_source = Some(source);
+        self
+    }
+
     /// Adds an SDL text to the schema files.
     pub fn sdl(mut self, name: &str, text: &str) -> Self {
         self.extra_sdl.push(SdlSource {
@@ -175,6 +193,16 @@ impl ApplicationBuilder {
     /// Starts the identity provider (the emulator, when configured), wires
     /// the guard and the resolvers, builds the schema, and binds the listener.
     pub async fn build(mut self) -> anyhow::Result<Application> {
+        // as loaded, before run-time adjustments: what reloads compare with
+        let loaded = self.settings.clone();
+        // first: from now on a SIGHUP (queued until serving) never kills the process
+        #[cfg(unix)]
+        let hangup = Some(
+            reload::listen_for_sighup()
+                .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?,
+        );
+        #[cfg(not(unix))]
+        let hangup = None;
         let mut emulator = None;
         let mut issuer = None;
         if self.settings.identity.provider == ProviderKind::Emulator {
@@ -258,23 +286,10 @@ impl ApplicationBuilder {
                 ))
             },
         );
-        let datasources = Arc::new(
-            crate::datasources::Datasources::new(
-                &self.settings.datasources,
-                http.clone(),
-                token_source,
-            )
-            .map_err(|errs| {
-                anyhow::anyhow!(
-                    "{}",
-                    errs.iter()
-                        .map(|(k, m)| format!("config error: {k}: {m}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            })?
-            .with_metrics(metrics.clone()),
-        );
+        let datasources =
+            reload::build_datasources(&self.settings, &http, token_source.clone(), Some(&metrics))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let datasources = Arc::new(ArcSwap::from_pointee(datasources));
         self.readiness
             .push(Arc::new(DatasourcesReady(datasources.clone())));
         if !self.settings.development.example_upstream.is_empty() {
@@ -289,15 +304,48 @@ impl ApplicationBuilder {
                 }
             }));
         }
-        // precedence: built-in placeholders < session resolvers < the caller's
-        let mut bound = Bindings::default();
-        bound.factory(datasources.factory());
-        crate::session::bind(&mut bound, session);
-        crate::invite::bind(&mut bound, Arc::new(invites));
-        bound.merge(&mut self.bindings);
-        self.bindings = bound;
-
-        let state = self.state()?;
+        // precedence: built-in placeholders < datasources < session < the caller's
+        let mut services = Bindings::default();
+        crate::session::bind(&mut services, session);
+        crate::invite::bind(&mut services, Arc::new(invites));
+        let parts = ReloadParts {
+            extra_sdl: std::mem::take(&mut self.extra_sdl),
+            services,
+            caller: std::mem::take(&mut self.bindings),
+            http: http.clone(),
+            token_source,
+            metrics: Some(metrics.clone()),
+        };
+        let settings = Arc::new(self.settings);
+        let schema = reload::compose_schema(
+            &settings,
+            &parts.extra_sdl,
+            Some(&datasources.load()),
+            &parts.services,
+            &parts.caller,
+        )?;
+        let status = reload::initial_status(&schema.sdl);
+        self.readiness.push(Arc::new(ConfigReady(status.clone())));
+        let state = Arc::new(AppState {
+            settings: settings.clone(),
+            schema: ArcSwap::from_pointee(schema),
+            authenticator: self
+                .authenticator
+                .take()
+                .unwrap_or_else(|| Arc::new(NoKeys)),
+            readiness: std::mem::take(&mut self.readiness),
+            limiter: self.limiter.take(),
+            metrics: self.metrics.take(),
+        });
+        let reloader = Arc::new(Reloader::new(
+            state.clone(),
+            self.config_source.take(),
+            loaded,
+            settings,
+            parts,
+            datasources,
+            status,
+        ));
         let listen = state.settings.server.listen;
         let listener = TcpListener::bind(listen)
             .await
@@ -323,17 +371,21 @@ impl ApplicationBuilder {
             shutdown,
             emulator,
             background,
+            reloader,
+            hangup,
         })
     }
 
     /// The shared state without a listener (for in-process router tests).
-    pub fn state(mut self) -> anyhow::Result<Arc<AppState>> {
+    pub fn state(self) -> anyhow::Result<Arc<AppState>> {
         let settings = Arc::new(self.settings);
-        let mut sources = graphql::read_sources(&settings.graphql.schema)?;
-        sources.extend(self.extra_sdl);
-        let mut bindings = graphql::builtin_bindings();
-        bindings.merge(&mut self.bindings);
-        let schema = graphql::build(&settings.graphql, &sources, &bindings)?;
+        let schema = reload::compose_schema(
+            &settings,
+            &self.extra_sdl,
+            None,
+            &Bindings::default(),
+            &self.bindings,
+        )?;
         Ok(Arc::new(AppState {
             settings,
             schema: ArcSwap::from_pointee(schema),
@@ -354,6 +406,11 @@ pub struct Application {
     shutdown: watch::Sender<bool>,
     emulator: Option<EmulatorHandle>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    reloader: Arc<Reloader>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+    #[cfg(not(unix))]
+    hangup: Option<()>,
 }
 
 /// Stops a running [`Application`] gracefully.
@@ -376,6 +433,7 @@ impl Application {
             readiness: Vec::new(),
             limiter: None,
             metrics: None,
+            config_source: None,
         }
     }
 
@@ -402,6 +460,12 @@ impl Application {
         self.emulator.as_ref().map(EmulatorHandle::base_url)
     }
 
+    /// Reloads the configuration and the schema (what `SIGHUP` and the file
+    /// watcher call).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(self.shutdown.clone())
     }
@@ -413,6 +477,17 @@ impl Application {
         let app =
             http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut background = self.background;
+        #[cfg(unix)]
+        if let Some(hangup) = self.hangup {
+            background.push(self.reloader.spawn_on_signal(hangup));
+        }
+        #[cfg(not(unix))]
+        let _ = self.hangup;
+        let watch = &self.reloader.settings().reload;
+        if watch.watch {
+            tracing::info!(paths = ?self.reloader.watched_paths(), interval = ?watch.poll_interval, "watching the configuration and SDL files");
+            background.push(self.reloader.spawn_watcher(watch.poll_interval));
+        }
         if let (Some((l, _)), Some(m)) = (self.metrics_listener, self.state.metrics.clone()) {
             background.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(l, crate::metrics::router(m)).await {

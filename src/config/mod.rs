@@ -65,6 +65,10 @@ pub struct Settings {
     /// Development conveniences (refused in production).
     #[serde(default)]
     pub development: DevelopmentSettings,
+    /// Reloading the configuration and the SDL without a restart (SIGHUP,
+    /// file watching).
+    #[serde(default)]
+    pub reload: crate::reload::ReloadSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -423,6 +427,12 @@ impl Settings {
                 .validate()
                 .into_iter()
                 .chain(self.limits.validate())
+                .map(|(k, m)| ConfigIssue::new(k, m)),
+        );
+        issues.extend(
+            self.reload
+                .validate()
+                .into_iter()
                 .map(|(k, m)| ConfigIssue::new(k, m)),
         );
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.filter) {

@@ -162,6 +162,12 @@ impl Metrics {
         })
     }
 
+    /// The registry, for modules that register their own collectors
+    /// (names get the `authgate_` prefix).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
     /// Runs `hook` before each scrape (to copy counters kept elsewhere).
     pub fn on_scrape(&self, hook: impl Fn(&Metrics) + Send + Sync + 'static) {
         if let Ok(mut hooks) = self.inner.hooks.lock() {

@@ -11,6 +11,7 @@ mod guard;
 mod helpers;
 mod http_contract;
 mod invites;
+mod reload;
 mod schema;
 mod session;
 mod telemetry;
