@@ -2,9 +2,10 @@
 # authgate's load harness: authgate against the Node stack, graphql-yoga and a
 # bare axum handler, side by side, driven by wrk. See benches/README.md.
 #
-#   benches/load/run.sh [--smoke] [--duration SECS] [--connections N]
-#                       [--threads N] [--workloads "me orders reject unknown-kid login"]
-#                       [--repeat N]
+#   benches/load/run.sh [--smoke] [--debug] [--duration SECS] [--connections N]
+#                       [--threads N] [--workloads "me orders reject mixed login unknown-kid"]
+#                       [--repeat N] [--workers "1 2"] [--redis] [--no-peers]
+#                       [--idp-hashing fast|argon2]
 #
 # Everything listens on 127.0.0.1 on free ports and is stopped (by pid) at exit.
 set -euo pipefail
@@ -20,47 +21,86 @@ LOGIN_CONNECTIONS=1
 WORKLOADS="me orders reject mixed login unknown-kid"
 REPEAT=1
 SMOKE=0
+DEBUG=0
 TOKEN_COUNT=10000
+WORKERS=""       # extra authgate instances with TOKIO_WORKER_THREADS=N, one per N
+REDIS=0          # an extra authgate instance with the Redis store
+PEERS=1          # the Node peers and bare axum
+IDP_HASHING=fast # the emulator's password hashing (fast: benchmark-only double)
 
 while [ $# -gt 0 ]; do
     case "$1" in
-    --smoke) SMOKE=1 ;;
+    --smoke) SMOKE=1; DEBUG=1 ;;
+    --debug) DEBUG=1 ;;
+    --workers) WORKERS="$2"; shift ;;
+    --redis) REDIS=1 ;;
+    --no-peers) PEERS=0 ;;
+    --idp-hashing) IDP_HASHING="$2"; shift ;;
     --duration) DURATION="$2"; shift ;;
     --connections) CONNECTIONS="$2"; shift ;;
     --threads) THREADS="$2"; shift ;;
     --workloads) WORKLOADS="$2"; shift ;;
     --repeat) REPEAT="$2"; shift ;;
-    -h | --help) sed -n '2,9p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$SMOKE" = 1 ]; then
-    DURATION=2
+    DURATION=1
     TOKEN_COUNT=1000
+    REPEAT=1
 fi
+case "$IDP_HASHING" in fast | argon2) ;; *) echo "--idp-hashing: fast or argon2" >&2; exit 2 ;; esac
+for n in $WORKERS; do
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "--workers: positive integers, e.g. \"1 2\"" >&2; exit 2; }
+done
 
 log() { printf '[load] %s\n' "$*" >&2; }
 die() { printf '[load] error: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- tools
-if ! command -v wrk >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        log "installing wrk from Debian"
-        apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-    else
-        die "wrk is missing: apt-get install wrk"
+# apt_install PACKAGE...: Debian packages, as root or through sudo.
+apt_install() {
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || die "$* missing, and neither root nor sudo: apt-get install $*"
+        sudo=sudo
     fi
-fi
-for tool in curl jq node npm cargo; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
+    command -v apt-get >/dev/null || die "$* missing and no apt-get: install $* by hand"
+    log "installing $* from Debian"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@" >/dev/null 2>&1 || {
+        $sudo apt-get update >/dev/null &&
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@" >/dev/null
+    } || die "could not install $*"
+}
+for tool in wrk curl jq; do
+    command -v "$tool" >/dev/null || apt_install "$tool"
 done
+if [ "$REDIS" = 1 ] && ! command -v redis-server >/dev/null; then
+    apt_install redis-server
+fi
+for tool in node npm cargo; do
+    command -v "$tool" >/dev/null || die "$tool is missing (the Node peers need Node >= 20 with npm)"
+done
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
+[ "$NODE_MAJOR" -ge 20 ] || die "Node $(node --version) is too old: the Node peers need Node >= 20"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-log "building authgate and the bare axum baseline (release)"
-cargo build --release --quiet --bin authgate --example bare_axum
-AUTHGATE="$CARGO_TARGET_DIR/release/authgate"
-BARE="$CARGO_TARGET_DIR/release/examples/bare_axum"
+if [ "$DEBUG" = 1 ]; then
+    # the debug binaries `cargo test --all-targets` already built (CI): no
+    # release build. Numbers from them say nothing; the answers still count.
+    log "building authgate and the bare axum baseline (debug; a no-op when cargo test built them)"
+    cargo build --quiet --bin authgate --example bare_axum
+    PROFILE_DIR=debug
+else
+    log "building authgate and the bare axum baseline (release)"
+    cargo build --release --quiet --bin authgate --example bare_axum
+    PROFILE_DIR=release
+fi
+AUTHGATE="$CARGO_TARGET_DIR/$PROFILE_DIR/authgate"
+BARE="$CARGO_TARGET_DIR/$PROFILE_DIR/examples/bare_axum"
+[ -x "$AUTHGATE" ] && [ -x "$BARE" ] || die "no $AUTHGATE or $BARE after the build"
 
 if [ ! -d "$HERE/node/node_modules" ]; then
     log "installing the Node peers' pinned dependencies (npm ci)"
@@ -118,8 +158,12 @@ start() {
 }
 
 EMU_PORT=$(free_port)
+# password_hashing = "fast": benchmark-only Argon2 cost, so the IdP answers in
+# about a millisecond (two RS256 signatures) and authgate's login overhead over
+# it is measurable; the tokens are the same real RS256 tokens.
 start emulator "$EMU_PORT" env AUTHGATE__TELEMETRY__FILTER=warn \
     AUTHGATE__EMULATOR__DATA_DIR="$WORK/emulator" \
+    AUTHGATE__EMULATOR__PASSWORD_HASHING="$IDP_HASHING" \
     "$AUTHGATE" emulator --port "$EMU_PORT" --ephemeral
 EMU="http://127.0.0.1:$EMU_PORT"
 
@@ -128,10 +172,24 @@ start stub "$STUB_PORT" env AUTHGATE__TELEMETRY__FILTER=warn \
     "$AUTHGATE" example-upstream --port "$STUB_PORT"
 STUB="http://127.0.0.1:$STUB_PORT"
 
-AG_PORT=$(free_port)
-METRICS_PORT=$(free_port)
-start authgate "$AG_PORT" env \
-    AUTHGATE__SERVER__LISTEN="127.0.0.1:$AG_PORT" \
+if [ "$REDIS" = 1 ]; then
+    REDIS_PORT=$(free_port)
+    start redis "$REDIS_PORT" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+        --save "" --appendonly no --daemonize no
+fi
+
+# start_authgate NAME [VAR=VALUE...]: one gateway instance, its own ports.
+declare -A METRICS_OF
+AUTHGATES=()
+start_authgate() {
+    local name=$1 port metrics
+    shift
+    port=$(free_port)
+    metrics=$(free_port)
+    METRICS_OF[$name]=$metrics
+    AUTHGATES+=("$name")
+    start "$name" "$port" env "$@" \
+    AUTHGATE__SERVER__LISTEN="127.0.0.1:$port" \
     AUTHGATE__IDENTITY__PROVIDER=auth0 \
     AUTHGATE__AUTH0__BASE_URL="$EMU/" \
     AUTHGATE__AUTH0__CLIENT_ID=authgate-dev \
@@ -139,19 +197,33 @@ start authgate "$AG_PORT" env \
     AUTHGATE__DEVELOPMENT__EXAMPLE_UPSTREAM="" \
     AUTHGATE__DATASOURCES__ORDERS__URL="$STUB" \
     AUTHGATE__DATASOURCES__CATALOG__URL="$STUB/graphql" \
-    AUTHGATE__GUARD__SNAPSHOT_PATH="$WORK/jwks-snapshot.json" \
+    AUTHGATE__GUARD__SNAPSHOT_PATH="$WORK/jwks-snapshot-$name.json" \
     AUTHGATE__TELEMETRY__FILTER=warn \
     AUTHGATE__METRICS__ENABLED=true \
-    AUTHGATE__METRICS__LISTEN="127.0.0.1:$METRICS_PORT" \
+    AUTHGATE__METRICS__LISTEN="127.0.0.1:$metrics" \
     AUTHGATE__LIMITS__REQUESTS__PER_IP=100000000 \
     AUTHGATE__LIMITS__REQUESTS__PER_PRINCIPAL=100000000 \
     AUTHGATE__LIMITS__LOGIN__PER_IP=100000000 \
     AUTHGATE__LIMITS__LOGIN__PER_ACCOUNT=100000000 \
     "$AUTHGATE" serve
-AG="http://127.0.0.1:$AG_PORT"
+}
+# the reference instance: the default runtime (one worker per core), memory store
+start_authgate authgate
+for n in $WORKERS; do
+    # #[tokio::main]'s multi-thread runtime takes its worker count from this
+    start_authgate "authgate-w$n" TOKIO_WORKER_THREADS="$n"
+done
+if [ "$REDIS" = 1 ]; then
+    start_authgate authgate-redis AUTHGATE__STORE__BACKEND=redis \
+        AUTHGATE__STORE__URL="redis://127.0.0.1:$REDIS_PORT" \
+        AUTHGATE__STORE__KEY_PREFIX="bench:"
+fi
+AG="http://127.0.0.1:${PORT_OF[authgate]}"
 
-BARE_PORT=$(free_port)
-start bare-axum "$BARE_PORT" "$BARE" "$BARE_PORT"
+if [ "$PEERS" = 1 ]; then
+    BARE_PORT=$(free_port)
+    start bare-axum "$BARE_PORT" "$BARE" "$BARE_PORT"
+fi
 
 GQL_JSON='{"query":"mutation { login(input:{email:\"user@example.com\", password:\"User-Passw0rd!\"}) { accessToken } }"}'
 TOKEN=$(curl -sf -H 'Content-Type: application/json' -d "$GQL_JSON" "$AG/graphql" | jq -er '.data.login.accessToken') ||
@@ -168,7 +240,9 @@ ISSUER=$(printf '%s' "$CLAIMS" | jq -r .iss)
 AUDIENCE=https://api.authgate.local
 log "token for $SUB issued by $ISSUER"
 
-for peer in node-stack:stack.mjs yoga:yoga.mjs; do
+PEER_SCRIPTS="node-stack:stack.mjs yoga:yoga.mjs"
+[ "$PEERS" = 1 ] || PEER_SCRIPTS=""
+for peer in $PEER_SCRIPTS; do
     name=${peer%%:*}
     script=${peer#*:}
     port=$(free_port)
@@ -207,7 +281,7 @@ rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 jwks_fetches() {
     case "$1" in
-    authgate) curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '$1 == "authgate_jwks_fetches_total" {print $2}' ;;
+    authgate*) curl -sf "http://127.0.0.1:${METRICS_OF[$1]}/metrics" | awk '$1 == "authgate_jwks_fetches_total" {print $2}' ;;
     node-stack | yoga) curl -sf "http://127.0.0.1:${PORT_OF[$1]}/__stats" | jq -r .jwksFetches ;;
     *) echo "" ;;
     esac
@@ -294,11 +368,15 @@ check_sample() {
 }
 
 servers_for() {
-    case "$1" in
-    me) echo "authgate node-stack yoga bare-axum" ;;
-    orders | reject | unknown-kid | mixed) echo "authgate node-stack yoga" ;;
-    login) echo "authgate emulator" ;;
-    esac
+    local peers=""
+    if [ "$PEERS" = 1 ]; then
+        case "$1" in
+        me) peers="node-stack yoga bare-axum" ;;
+        orders | reject | unknown-kid | mixed) peers="node-stack yoga" ;;
+        esac
+    fi
+    [ "$1" = login ] && peers="emulator"
+    echo "${AUTHGATES[*]} $peers"
 }
 
 # mixed: 90% the one valid token, 10% distinct valid tokens; me and orders alternate.
@@ -375,6 +453,7 @@ run_one() {
     log "rep $rep $workload $server: $rps req/s, p50 ${p50_us} µs, errors $errors, wrong $((wrong_before + wrong_after))"
 }
 
+LOAD_START=$SECONDS
 log "load: ${DURATION}s per run, $CONNECTIONS connections, $THREADS wrk threads (login: $LOGIN_CONNECTIONS connection); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # unknown-kid runs once, after every repetition: a flood can leave a peer
 # unable to fetch keys for a while (jwks-rsa's rate limit), which would
@@ -393,13 +472,19 @@ if [[ " $WORKLOADS " == *" unknown-kid "* ]]; then
     done
 fi
 
+if [ "$REDIS" = 1 ] && command -v redis-cli >/dev/null; then
+    # evidence that authgate-redis did use the server
+    log "redis: $(redis-cli -p "$REDIS_PORT" --scan --pattern 'bench:*' | wc -l) keys under bench:, $(redis-cli -p "$REDIS_PORT" info stats | awk -F: '/^total_commands_processed/ {print $2+0}') commands processed"
+fi
+
 # ---------------------------------------------------------------- table
 # ratio column: authgate's req/s over this row's (same repetition and workload);
-# for login: authgate's p50 minus the emulator's (the gateway's own overhead).
+# for login, on each authgate row: its p50 minus the emulator's (the gateway's
+# own overhead over the IdP double).
 echo
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); nproc $(nproc); ${DURATION}s x $CONNECTIONS connections, $THREADS wrk threads"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); nproc $(nproc); ${DURATION}s x $CONNECTIONS connections, $THREADS wrk threads; $PROFILE_DIR binaries; IdP password hashing: $IDP_HASHING; measuring took $((SECONDS - LOAD_START)) s, $SECONDS s in all"
 awk -F'\t' '
-    { rows[NR] = $0; if ($2 == "authgate") { ag_rps[$1 FS $3] = $4; ag_p50[$1 FS $3] = $5 } }
+    { rows[NR] = $0; if ($2 == "authgate") { ag_rps[$1 FS $3] = $4 }; if ($2 == "emulator") { idp_p50[$1 FS $3] = $5 } }
     END {
         printf "| rep | server | workload | req/s | p50 ms | p99 ms | errors | wrong | peak RSS MB | CPU µs/req | JWKS fetches | authgate vs this |\n"
         printf "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
@@ -407,8 +492,9 @@ awk -F'\t' '
             split(rows[i], f, FS)
             key = f[1] FS f[3]
             ratio = "-"
-            if (f[2] != "authgate" && f[3] == "login") {
-                ratio = sprintf("%+.2f ms p50", (ag_p50[key] - f[5]) / 1000)
+            if (f[3] == "login") {
+                if (f[2] ~ /^authgate/ && (key in idp_p50))
+                    ratio = sprintf("%+.2f ms p50 over IdP", (f[5] - idp_p50[key]) / 1000)
             } else if (f[2] != "authgate" && f[4] > 0 && (key in ag_rps)) {
                 ratio = sprintf("%.2fx", ag_rps[key] / f[4])
             }
@@ -418,10 +504,25 @@ awk -F'\t' '
         }
     }' "$RESULTS"
 
-PEER_WRONG=$(awk -F'\t' '$2 != "authgate" {s += $8} END {print s + 0}' "$RESULTS")
+PEER_WRONG=$(awk -F'\t' '$2 !~ /^authgate/ {s += $8} END {print s + 0}' "$RESULTS")
 [ "$PEER_WRONG" -gt 0 ] && echo "note: the peers gave $PEER_WRONG wrong sampled answers (see the wrong column)"
-WRONG=$(awk -F'\t' '$2 == "authgate" {s += $8} END {print s + 0}' "$RESULTS")
+if [ "$SMOKE" = 1 ]; then
+    # one plain closing line for CI: an authgate run passes with no wrong
+    # answer and no error
+    awk -F'\t' '$2 ~ /^authgate/ { if ($7 + $8 == 0) p++; else f++ }
+        END { printf "smoke: %d passed, %d failed\n", p, f }' "$RESULTS"
+fi
+WRONG=$(awk -F'\t' '$2 ~ /^authgate/ {s += $8} END {print s + 0}' "$RESULTS")
 if [ "$WRONG" -gt 0 ]; then
     echo "FAIL: authgate gave $WRONG wrong answers in the sampled responses" >&2
     exit 1
+fi
+if [ "$SMOKE" = 1 ]; then
+    # a smoke run also fails on authgate's errors (non-2xx, socket errors;
+    # for reject/unknown-kid: answers that were not refusals)
+    ERRORS=$(awk -F'\t' '$2 ~ /^authgate/ {s += $7} END {print s + 0}' "$RESULTS")
+    if [ "$ERRORS" -gt 0 ]; then
+        echo "FAIL: authgate had $ERRORS errors in the smoke run (see the errors column)" >&2
+        exit 1
+    fi
 fi

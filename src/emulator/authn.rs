@@ -109,7 +109,8 @@ pub(crate) async fn signup(
             return resp;
         }
     }
-    let hash = match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+    let hashing = emu.settings.password_hashing;
+    let hash = match tokio::task::spawn_blocking(move || hash_password(&password, hashing)).await {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => return internal(e),
         Err(e) => return internal(e),

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::http_util::{random_bytes, random_hex, timestamp};
 use super::keys::KeyRing;
-use super::settings::EmulatorSettings;
+use super::settings::{EmulatorSettings, PasswordHashing};
 use super::EmulatorError;
 
 pub(crate) const STATE_FILE: &str = "emulator-state.json";
@@ -121,9 +121,30 @@ pub(crate) struct Db {
     pub last_links: BTreeMap<String, LastLink>,
 }
 
-pub(crate) fn hash_password(password: &str) -> Result<String, EmulatorError> {
+/// Argon2id at its minimum cost: 8 KiB, 1 pass, 1 lane (benchmark only).
+fn fast_argon2() -> Result<Argon2<'static>, EmulatorError> {
+    let params = Params::new(
+        Params::MIN_M_COST,
+        Params::MIN_T_COST,
+        Params::MIN_P_COST,
+        None,
+    )
+    .map_err(|_| EmulatorError::Hash)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`). The cost is in the
+/// string, so [`verify_password`] checks hashes of either mode.
+pub(crate) fn hash_password(
+    password: &str,
+    hashing: PasswordHashing,
+) -> Result<String, EmulatorError> {
     let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|_| EmulatorError::Hash)?;
-    Argon2::default()
+    let argon2 = match hashing {
+        PasswordHashing::Argon2 => Argon2::default(),
+        PasswordHashing::Fast => fast_argon2()?,
+    };
+    argon2
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|_| EmulatorError::Hash)
@@ -274,7 +295,7 @@ impl Db {
                 .collect();
             let user = UserRecord::new(NewUser {
                 email: seed.email.clone(),
-                password_hash: hash_password(seed.password.expose())?,
+                password_hash: hash_password(seed.password.expose(), settings.password_hashing)?,
                 email_verified: seed.email_verified,
                 name: seed.name.clone(),
                 blocked: seed.blocked,
@@ -404,4 +425,21 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_hashes_are_minimum_cost_argon2id_and_both_modes_verify() {
+        let fast = hash_password("Pw-1234567", PasswordHashing::Fast).unwrap();
+        assert!(fast.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{fast}");
+        let slow = hash_password("Pw-1234567", PasswordHashing::Argon2).unwrap();
+        assert!(!slow.contains("m=8,t=1,p=1"), "{slow}");
+        for hash in [&fast, &slow] {
+            assert!(verify_password("Pw-1234567", hash));
+            assert!(!verify_password("Pw-1234568", hash));
+        }
+    }
 }

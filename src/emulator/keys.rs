@@ -1,5 +1,7 @@
 //! RS256 signing keys: previous / current / next, like an Auth0 tenant.
 
+use std::sync::OnceLock;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -31,6 +33,10 @@ pub(crate) struct StoredKey {
     pub n: String,
     /// Base64url public exponent.
     pub e: String,
+    /// The parsed signing key, made on first use: parsing and checking the
+    /// PEM costs more than a signature, once per token otherwise.
+    #[serde(skip)]
+    encoding: OnceLock<EncodingKey>,
 }
 
 /// The key set: Auth0 always publishes current and next, and the previous one until revoked.
@@ -58,7 +64,17 @@ impl StoredKey {
             private_pem: pem.to_string(),
             n: URL_SAFE_NO_PAD.encode(n_bytes),
             e: URL_SAFE_NO_PAD.encode(e_bytes),
+            encoding: OnceLock::new(),
         })
+    }
+
+    fn encoding_key(&self) -> Result<&EncodingKey, EmulatorError> {
+        if let Some(key) = self.encoding.get() {
+            return Ok(key);
+        }
+        let key = EncodingKey::from_rsa_pem(self.private_pem.as_bytes())
+            .map_err(|e| EmulatorError::Key(e.to_string()))?;
+        Ok(self.encoding.get_or_init(|| key))
     }
 
     /// Checks that the stored PEM still parses (a corrupt state file fails at start).
@@ -108,9 +124,8 @@ impl KeyRing {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.current.kid.clone());
         header.typ = Some("JWT".into());
-        let key = EncodingKey::from_rsa_pem(self.current.private_pem.as_bytes())
-            .map_err(|e| EmulatorError::Key(e.to_string()))?;
-        jsonwebtoken::encode(&header, claims, &key).map_err(|e| EmulatorError::Key(e.to_string()))
+        let key = self.current.encoding_key()?;
+        jsonwebtoken::encode(&header, claims, key).map_err(|e| EmulatorError::Key(e.to_string()))
     }
 
     /// Verifies a JWT signed by any published key, for `issuer` and one of `audience`.

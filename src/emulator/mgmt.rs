@@ -143,7 +143,8 @@ pub(crate) async fn create_user(
     if emu.lock().user_by_email(&email).is_some() {
         return exists();
     }
-    let hash = match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+    let hashing = emu.settings.password_hashing;
+    let hash = match tokio::task::spawn_blocking(move || hash_password(&password, hashing)).await {
         Ok(Ok(h)) => h,
         _ => return mgmt_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None),
     };

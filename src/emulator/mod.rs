@@ -35,8 +35,8 @@ use tokio::sync::oneshot;
 use url::Url;
 
 pub use settings::{
-    ApiSettings, ClientSettings, EmulatorSettings, PasswordPolicy, RoleSeed, UserSeed,
-    PASSWORD_REALM_GRANT,
+    ApiSettings, ClientSettings, EmulatorSettings, PasswordHashing, PasswordPolicy, RoleSeed,
+    UserSeed, PASSWORD_REALM_GRANT,
 };
 
 use db::{Db, STATE_FILE};
@@ -343,7 +343,7 @@ pub async fn start(
             if let Some(path) = &file {
                 db.save(path)?;
             }
-            let dummy = db::hash_password(&http_util::random_token(16))?;
+            let dummy = db::hash_password(&http_util::random_token(16), settings.password_hashing)?;
             Ok((db, dummy))
         })
         .await
@@ -376,6 +376,11 @@ pub async fn start(
         issuer = %emu.issuer,
         "Auth0 emulator started: development and tests only, NOT for production"
     );
+    if emu.settings.password_hashing == PasswordHashing::Fast {
+        tracing::warn!(
+            "emulator.password_hashing = \"fast\": passwords are hashed at Argon2's minimum cost, for load benchmarks only"
+        );
+    }
     Ok(EmulatorHandle {
         emu,
         base_url,

@@ -29,6 +29,24 @@ pub enum PasswordPolicy {
     Excellent,
 }
 
+/// How the emulator hashes passwords it stores (seeded users, signups,
+/// Management API users, password changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordHashing {
+    /// Argon2id with the crate's default cost (19 MiB, 2 passes): ≈ 40–50 ms of
+    /// CPU per login, like a real identity provider.
+    #[default]
+    Argon2,
+    /// BENCHMARK ONLY: Argon2id at its minimum cost (8 KiB, 1 pass), a few
+    /// microseconds per login, so the IdP's answer time is dominated by token
+    /// signing and a gateway's login overhead can be measured against it.
+    /// Tokens are the same real RS256 tokens. Offers no protection for the
+    /// stored passwords. Hashes already in a state file keep the cost they
+    /// were made with (the parameters travel in each hash).
+    Fast,
+}
+
 /// The emulator: an Auth0-compatible identity provider for development and tests.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,6 +61,8 @@ pub struct EmulatorSettings {
     pub connection: String,
     /// Password policy of the connection.
     pub password_policy: PasswordPolicy,
+    /// `"argon2"` (default) or `"fast"` (benchmark only: see [`PasswordHashing::Fast`]).
+    pub password_hashing: PasswordHashing,
     /// Also reject common passwords (Auth0's "password dictionary").
     pub password_dictionary: bool,
     /// Refresh-token rotation with reuse detection.
@@ -189,6 +209,7 @@ impl Default for EmulatorSettings {
             issuer: None,
             connection: "Username-Password-Authentication".into(),
             password_policy: PasswordPolicy::Fair,
+            password_hashing: PasswordHashing::Argon2,
             password_dictionary: false,
             refresh_token_rotation: true,
             reuse_interval: Duration::ZERO,

@@ -134,7 +134,8 @@ pub(crate) async fn submit(
             )
         };
     }
-    let hash = match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+    let hashing = emu.settings.password_hashing;
+    let hash = match tokio::task::spawn_blocking(move || hash_password(&password, hashing)).await {
         Ok(Ok(h)) => h,
         _ => return fail("server_error", "Internal error", Some(&ticket)),
     };

@@ -3,6 +3,7 @@
 
 mod auth_api;
 mod brute_force;
+mod fast_hash;
 mod keys;
 mod management;
 mod refresh;
