@@ -13,4 +13,5 @@ mod http_contract;
 mod invites;
 mod schema;
 mod session;
+mod speed;
 mod tour;
