@@ -158,6 +158,14 @@ pub struct GraphqlSettings {
     /// Answer `__schema` / `__type` queries.
     pub introspection: bool,
     pub limits: LimitSettings,
+    /// Parsed and validated documents kept per schema, keyed by their text
+    /// (a document counts one per started KiB of text). 0: off.
+    #[serde(default = "default_document_cache_size")]
+    pub document_cache_size: u64,
+}
+
+fn default_document_cache_size() -> u64 {
+    1024
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -3,8 +3,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
-use async_graphql::Value;
-use indexmap_like::obj;
+use async_graphql::{Name, Value};
 
 use super::{Bindings, RequestContext};
 use crate::auth::User;
@@ -30,7 +29,11 @@ pub fn builtin_bindings() -> Bindings {
         FieldFuture::new(async move {
             let rc = ctx.data::<RequestContext>()?;
             match rc.principal.user() {
-                Some(u) => Ok(Some(FieldValue::value(viewer_value(u, None)))),
+                Some(u) => {
+                    let selected = ctx.look_ahead();
+                    let v = viewer_fields(u, None, |f| selected.field(f).exists());
+                    Ok(Some(FieldValue::value(v)))
+                }
                 None => Err(ApiError::Unauthenticated(None).into()),
             }
         })
@@ -62,6 +65,16 @@ pub fn viewer_value(
     u: &User,
     profile: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Value {
+    viewer_fields(u, profile, |_| true)
+}
+
+/// [`viewer_value`] with only the fields `wanted` says the query selects
+/// (`Query.me` builds no `claims` copy for `{ me { id } }`).
+pub fn viewer_fields(
+    u: &User,
+    profile: Option<&serde_json::Map<String, serde_json::Value>>,
+    wanted: impl Fn(&str) -> bool,
+) -> Value {
     let claim = |k: &str| -> Value {
         profile
             .and_then(|p| p.get(k))
@@ -70,28 +83,26 @@ pub fn viewer_value(
             .unwrap_or(Value::Null)
     };
     let strings = |v: &[String]| Value::List(v.iter().map(|s| Value::String(s.clone())).collect());
-    obj([
-        ("id", Value::String(u.subject.clone())),
-        ("scopes", strings(&u.scopes)),
-        ("permissions", strings(&u.permissions)),
-        ("roles", strings(&u.roles)),
-        ("expiresAt", Value::String(rfc3339(u.expires_at))),
-        (
-            "claims",
-            Value::from_json(serde_json::Value::Object(u.claims.clone())).unwrap_or(Value::Null),
-        ),
-        ("email", claim("email")),
-        ("emailVerified", claim("email_verified")),
-        ("name", claim("name")),
-        ("nickname", claim("nickname")),
-        ("picture", claim("picture")),
-    ])
-}
-
-mod indexmap_like {
-    use async_graphql::{Name, Value};
-
-    pub fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-        Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
-    }
+    let fields: [(&str, &dyn Fn() -> Value); 11] = [
+        ("id", &|| Value::String(u.subject.clone())),
+        ("scopes", &|| strings(&u.scopes)),
+        ("permissions", &|| strings(&u.permissions)),
+        ("roles", &|| strings(&u.roles)),
+        ("expiresAt", &|| Value::String(rfc3339(u.expires_at))),
+        ("claims", &|| {
+            Value::from_json(serde_json::Value::Object(u.claims.clone())).unwrap_or(Value::Null)
+        }),
+        ("email", &|| claim("email")),
+        ("emailVerified", &|| claim("email_verified")),
+        ("name", &|| claim("name")),
+        ("nickname", &|| claim("nickname")),
+        ("picture", &|| claim("picture")),
+    ];
+    Value::Object(
+        fields
+            .into_iter()
+            .filter(|(k, _)| wanted(k))
+            .map(|(k, v)| (Name::new(k), v()))
+            .collect(),
+    )
 }

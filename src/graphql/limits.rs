@@ -4,26 +4,39 @@
 //! validation errors with `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED`.
 //! The document itself is never logged (it may hold a password).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
+
+use super::cache::{DocumentCache, ValidationKey};
 
 use crate::config::LimitSettings;
 use crate::error::{request_error, Code};
 
 pub struct Limits {
     limits: Arc<LimitSettings>,
+    /// Per schema: this factory lives and dies with the schema it is
+    /// registered on.
+    cache: Option<Arc<DocumentCache>>,
 }
 
 impl Limits {
-    pub fn new(limits: LimitSettings) -> Self {
+    /// `document_cache_size`: see [`DocumentCache::new`] (0: no cache).
+    pub fn new(limits: LimitSettings, document_cache_size: u64) -> Self {
         Self {
             limits: Arc::new(limits),
+            cache: DocumentCache::new(document_cache_size).map(Arc::new),
         }
+    }
+
+    /// The document cache of this schema, if on.
+    pub fn cache(&self) -> Option<Arc<DocumentCache>> {
+        self.cache.clone()
     }
 }
 
@@ -31,12 +44,48 @@ impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(LimitsExtension {
             limits: self.limits.clone(),
+            cache: self.cache.clone(),
+            request: Mutex::new(PerRequest::default()),
         })
     }
 }
 
+/// What the validation hook needs to know about the request (it is only
+/// given the context), gathered by the earlier hooks.
+#[derive(Default)]
+struct PerRequest {
+    operation: Option<String>,
+    key: Option<ValidationKey>,
+}
+
 struct LimitsExtension {
     limits: Arc<LimitSettings>,
+    cache: Option<Arc<DocumentCache>>,
+    request: Mutex<PerRequest>,
+}
+
+impl LimitsExtension {
+    fn per_request(&self) -> std::sync::MutexGuard<'_, PerRequest> {
+        // a poisoned lock only means another hook panicked: the data is plain
+        self.request
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn parse_uncached(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(|e| tag(tidy_parse_error(e), Code::GraphqlParseFailed))?;
+        check_document(&self.limits, &doc)?;
+        Ok(doc)
+    }
 }
 
 fn tag(mut e: ServerError, code: Code) -> ServerError {
@@ -52,8 +101,23 @@ fn tag(mut e: ServerError, code: Code) -> ServerError {
     e
 }
 
+// The cache answers for the hooks inside it, so this extension must be the
+// first registered (the outermost): see `schema::build`.
 #[async_trait::async_trait]
 impl Extension for LimitsExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = next.run(ctx, request).await?;
+        if self.cache.is_some() {
+            self.per_request().operation = request.operation_name.clone();
+        }
+        Ok(request)
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -61,13 +125,25 @@ impl Extension for LimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        check_text(&self.limits, query)?;
-        let doc = next
-            .run(ctx, query, variables)
-            .await
-            .map_err(|e| tag(tidy_parse_error(e), Code::GraphqlParseFailed))?;
-        check_document(&self.limits, &doc)?;
-        Ok(doc)
+        let Some(cache) = &self.cache else {
+            check_text(&self.limits, query)?;
+            return self.parse_uncached(ctx, query, variables, next).await;
+        };
+        let (text, parsed) = match cache.parsed(query) {
+            Some(hit) => (hit.0.clone(), hit.1.clone()),
+            None => {
+                // refused by size or tokens: never kept (it may be huge)
+                check_text(&self.limits, query)?;
+                let parsed = self.parse_uncached(ctx, query, variables, next).await;
+                (cache.keep_parsed(query, parsed.clone()), parsed)
+            }
+        };
+        if parsed.is_ok() {
+            let mut r = self.per_request();
+            let operation = r.operation.take();
+            r.key = Some(ValidationKey::new(text, operation, variables));
+        }
+        parsed
     }
 
     async fn validation(
@@ -75,12 +151,28 @@ impl Extension for LimitsExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errs| {
-            errs.into_iter()
-                .map(|e| tag(e, Code::GraphqlValidationFailed))
-                .collect()
-        })
+        let key = self.per_request().key.take();
+        let (Some(cache), Some(key)) = (&self.cache, key) else {
+            return validate(ctx, next).await;
+        };
+        if let Some(hit) = cache.validated(&key) {
+            return (*hit).clone();
+        }
+        let result = validate(ctx, next).await;
+        cache.keep_validated(key, result.clone());
+        result
     }
+}
+
+async fn validate(
+    ctx: &ExtensionContext<'_>,
+    next: NextValidation<'_>,
+) -> Result<ValidationResult, Vec<ServerError>> {
+    next.run(ctx).await.map_err(|errs| {
+        errs.into_iter()
+            .map(|e| tag(e, Code::GraphqlValidationFailed))
+            .collect()
+    })
 }
 
 /// pest's message spans several lines of ASCII art; keep the gist.
@@ -236,5 +328,198 @@ mod tests {
         assert_eq!(count_tokens("# comment\n{ a(s: \"x y z\") }", 100), 8);
         assert_eq!(count_tokens("query Q { ...F }", 100), 6);
         assert_eq!(count_tokens(&"{a}".repeat(10_000), 50), 50);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod cache_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_graphql::dynamic::{
+        Field, FieldFuture, FieldValue, InputValue, Object, Schema, TypeRef,
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    /// Counts the hooks that run inside `Limits` (what the cache saves).
+    #[derive(Default)]
+    struct Calls {
+        parse: AtomicUsize,
+        validation: AtomicUsize,
+    }
+
+    struct Counter(Arc<Calls>);
+
+    impl ExtensionFactory for Counter {
+        fn create(&self) -> Arc<dyn Extension> {
+            Arc::new(Counter(self.0.clone()))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Extension for Counter {
+        async fn parse_query(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            query: &str,
+            variables: &Variables,
+            next: NextParseQuery<'_>,
+        ) -> ServerResult<ExecutableDocument> {
+            self.0.parse.fetch_add(1, Ordering::SeqCst);
+            next.run(ctx, query, variables).await
+        }
+
+        async fn validation(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            next: NextValidation<'_>,
+        ) -> Result<ValidationResult, Vec<ServerError>> {
+            self.0.validation.fetch_add(1, Ordering::SeqCst);
+            next.run(ctx).await
+        }
+    }
+
+    fn limits() -> LimitSettings {
+        LimitSettings {
+            max_depth: 2,
+            max_complexity: 100,
+            max_aliases: 2,
+            max_root_fields: 3,
+            max_tokens: 100,
+            max_document_bytes: 1000,
+            batching: false,
+            max_batch_size: 1,
+        }
+    }
+
+    /// `{ n(a: Int!): Int!, o: Query }` with `Limits` outermost.
+    fn schema(cache: u64) -> (Schema, Arc<Calls>, Option<Arc<DocumentCache>>) {
+        let n = Field::new("n", TypeRef::named_nn(TypeRef::INT), |ctx| {
+            FieldFuture::new(async move {
+                let a = ctx.args.try_get("a")?.i64()?;
+                Ok(Some(FieldValue::value(a)))
+            })
+        })
+        .argument(InputValue::new("a", TypeRef::named_nn(TypeRef::INT)));
+        let o = Field::new("o", TypeRef::named("Query"), |_| {
+            FieldFuture::new(async move { Ok(Some(FieldValue::value(1))) })
+        });
+        let calls = Arc::new(Calls::default());
+        let limits = Limits::new(limits(), cache);
+        let cache = limits.cache();
+        let schema = Schema::build("Query", None, None)
+            .register(Object::new("Query").field(n).field(o))
+            .limit_depth(2)
+            .extension(limits)
+            .extension(Counter(calls.clone()))
+            .finish()
+            .unwrap();
+        (schema, calls, cache)
+    }
+
+    async fn run(schema: &Schema, q: &str, vars: serde_json::Value) -> serde_json::Value {
+        let r = async_graphql::Request::new(q).variables(Variables::from_json(vars));
+        serde_json::to_value(schema.execute(r).await).unwrap()
+    }
+
+    fn counts(c: &Calls) -> (usize, usize) {
+        (
+            c.parse.load(Ordering::SeqCst),
+            c.validation.load(Ordering::SeqCst),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_repeated_document_is_parsed_and_validated_once() {
+        let (schema, calls, _) = schema(64);
+        for _ in 0..3 {
+            let r = run(&schema, "{ n(a: 7) }", json!({})).await;
+            assert_eq!(r["data"]["n"], 7);
+        }
+        assert_eq!(counts(&calls), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn without_the_cache_every_request_is_parsed() {
+        let (schema, calls, cache) = schema(0);
+        assert!(cache.is_none());
+        for _ in 0..3 {
+            let r = run(&schema, "{ n(a: 7) }", json!({})).await;
+            assert_eq!(r["data"]["n"], 7);
+        }
+        assert_eq!(counts(&calls), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn variables_are_validated_per_distinct_value() {
+        let (schema, calls, _) = schema(64);
+        let q = "query($a: Int!) { n(a: $a) }";
+        let ok1 = run(&schema, q, json!({"a": 1})).await;
+        let bad = run(&schema, q, json!({"a": "x"})).await;
+        let ok2 = run(&schema, q, json!({"a": 2})).await;
+        let bad_again = run(&schema, q, json!({"a": "x"})).await;
+        let ok1_again = run(&schema, q, json!({"a": 1})).await;
+        assert_eq!(ok1["data"]["n"], 1);
+        assert_eq!(ok2["data"]["n"], 2);
+        assert_eq!(ok1, ok1_again);
+        assert_eq!(
+            bad["errors"][0]["extensions"]["code"],
+            "GRAPHQL_VALIDATION_FAILED"
+        );
+        assert_eq!(bad, bad_again);
+        // parsed once; validated once per distinct set of variables
+        assert_eq!(counts(&calls), (1, 3));
+    }
+
+    #[tokio::test]
+    async fn errors_and_limits_come_back_identical_from_the_cache() {
+        let (cached, calls, _) = schema(64);
+        let (plain, _, _) = schema(0);
+        let docs = [
+            "{ n(a: 1) ",                           // syntax
+            "{ nope }",                             // validation
+            "{ o { o { o { n(a: 1) } } } }",        // depth
+            "{ a: n(a: 1) b: n(a: 1) c: n(a: 1) }", // aliases
+            "{ n }",                                // missing argument
+        ];
+        for q in docs {
+            let want = run(&plain, q, json!({})).await;
+            assert!(
+                !want["errors"][0]["extensions"]["code"].is_null(),
+                "{q}: {want}"
+            );
+            for _ in 0..3 {
+                assert_eq!(run(&cached, q, json!({})).await, want, "{q}");
+            }
+        }
+        // the syntax and alias errors come from the parse hook: cached there
+        assert_eq!(counts(&calls).0, docs.len());
+    }
+
+    #[tokio::test]
+    async fn oversized_documents_are_refused_and_never_kept() {
+        let (schema, calls, cache) = schema(64);
+        let big = format!("{{ n(a: 1) }} #{}", "x".repeat(2000));
+        for _ in 0..2 {
+            let r = run(&schema, &big, json!({})).await;
+            assert!(r["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("bytes"));
+        }
+        assert_eq!(counts(&calls), (0, 0));
+        assert_eq!(cache.unwrap().entries(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded() {
+        let (schema, _, cache) = schema(16);
+        for i in 0..200 {
+            run(&schema, &format!("{{ n(a: {i}) }}"), json!({})).await;
+        }
+        let (parsed, validated) = cache.unwrap().entries();
+        assert!(parsed <= 16 && validated <= 16, "{parsed} / {validated}");
     }
 }

@@ -3,13 +3,14 @@
 
 pub mod authz;
 mod builtin;
+pub mod cache;
 pub mod limits;
 pub mod schema;
 
 use std::net::IpAddr;
 use std::time::Instant;
 
-pub use builtin::{builtin_bindings, rfc3339, viewer_value};
+pub use builtin::{builtin_bindings, rfc3339, viewer_fields, viewer_value};
 pub use schema::{
     build, read_sources, Bindings, BuiltSchema, DirectiveResolverFactory, FieldSite, Resolver,
     SchemaError, SdlSource,

@@ -603,7 +603,10 @@ pub fn build(
         .limit_complexity(l.max_complexity)
         .limit_recursive_depth(l.max_depth.saturating_mul(4).max(32))
         .limit_directives(l.max_aliases.max(10))
-        .extension(super::limits::Limits::new(l.clone()));
+        .extension(super::limits::Limits::new(
+            l.clone(),
+            settings.document_cache_size,
+        ));
     for f in &bindings.factories {
         if let Some(e) = f.extension() {
             builder = builder.extension(SharedExtension(e));

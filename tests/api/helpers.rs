@@ -11,6 +11,17 @@ use authgate::http::Authenticate;
 use authgate::{Application, ApplicationBuilder, ShutdownHandle};
 use serde_json::{json, Value};
 
+/// `AUTHGATE_TEST_DOCUMENT_CACHE=N` sets `graphql.document_cache_size` (0:
+/// off), so the same suite runs with the document cache on and off
+/// (`scripts/test` runs the API tests both ways).
+pub fn document_cache_from_env(s: &mut Settings) {
+    if let Ok(v) = std::env::var("AUTHGATE_TEST_DOCUMENT_CACHE") {
+        s.graphql.document_cache_size = v
+            .parse()
+            .expect("AUTHGATE_TEST_DOCUMENT_CACHE is a number of documents");
+    }
+}
+
 /// Settings for tests that bring their own guard double: the defaults on
 /// port 0, with an identity provider at a closed port (nothing is started).
 pub fn test_settings() -> Settings {
@@ -23,6 +34,7 @@ pub fn test_settings() -> Settings {
     // the built-in SDL only: tests bring their own datasources
     s.graphql.schema = vec!["schema".into()];
     s.datasources.clear();
+    document_cache_from_env(&mut s);
     s
 }
 
@@ -38,6 +50,7 @@ pub fn full_settings() -> Settings {
     // the built-in SDL only: tests bring their own datasources
     s.graphql.schema = vec!["schema".into()];
     s.datasources.clear();
+    document_cache_from_env(&mut s);
     s
 }
 

@@ -14,5 +14,6 @@ mod invites;
 mod reload;
 mod schema;
 mod session;
+mod speed;
 mod telemetry;
 mod tour;
