@@ -22,7 +22,7 @@ use crate::auth::{Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
 use crate::config::Secret;
 use crate::error::ApiError;
-use crate::graphql::{viewer_value, Bindings, RequestContext};
+use crate::graphql::{viewer_fields, viewer_value, Bindings, RequestContext};
 use crate::http::Authenticate;
 use crate::store::Store;
 
@@ -536,7 +536,10 @@ impl SessionService {
         } else {
             None
         };
-        Ok(viewer_value(user, profile.as_deref()))
+        // only the selected fields: `{ me { id } }` builds no copy of the claims
+        Ok(viewer_fields(user, profile.as_deref(), |f| {
+            look.field(f).exists()
+        }))
     }
 
     async fn userinfo(
