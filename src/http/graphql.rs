@@ -494,7 +494,7 @@ async fn execute(
                 .operation_name
                 .clone()
                 .or_else(|| crate::metrics::operation_name_of(&r.query).map(str::to_owned));
-            if let Some(op) = &op {
+            if let Some(op) = op.as_ref().filter(|_| crate::telemetry::otel_enabled()) {
                 // the exported request span names the operation (never the document)
                 crate::telemetry::set_span_attribute(
                     &tracing::Span::current(),
