@@ -4,16 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-fn authgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_authgate"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AUTHGATE__") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use crate::helpers::authgate_binary as authgate;
 
 #[test]
 fn print_schema_prints_the_composed_sdl() {

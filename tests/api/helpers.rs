@@ -225,3 +225,16 @@ impl TestApp {
         }
     }
 }
+
+/// The `authgate` binary, run from the crate root, with none of the caller's
+/// `AUTHGATE__*`, `OTEL_*` or `RUST_LOG` variables leaking into it.
+pub fn authgate_binary() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_authgate"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AUTHGATE__") || k.starts_with("OTEL_") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}

@@ -11,16 +11,7 @@ use serde_json::{json, Value};
 
 use super::builtin_schema;
 
-fn authgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_authgate"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AUTHGATE__") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use crate::helpers::authgate_binary as authgate;
 
 fn config(sdl_dir: &std::path::Path, extra: &str) -> String {
     format!(

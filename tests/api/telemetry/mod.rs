@@ -102,16 +102,7 @@ async fn collector() -> (SocketAddr, Received) {
     (addr, rx)
 }
 
-fn authgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_authgate"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AUTHGATE__") || k.starts_with("OTEL_") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use crate::helpers::authgate_binary as authgate;
 
 /// Serves on ports 0 (no example upstream) with `envs`; returns the child
 /// and the address its start-up log names.
