@@ -260,13 +260,16 @@ impl ApplicationBuilder {
             Arc::new(Auth0Client::new(self.settings.auth0.clone(), http.clone())),
             metrics.clone(),
         ));
-        let session = Arc::new(SessionService::new(
-            self.settings.session.clone(),
-            provider,
-            guard,
-            store,
-            self.settings.graphql.path.clone(),
-        ));
+        let session = Arc::new(
+            SessionService::new(
+                self.settings.session.clone(),
+                provider,
+                guard,
+                store,
+                self.settings.graphql.path.clone(),
+            )
+            .with_enumeration_key_from(&self.settings.auth0.client_secret),
+        );
         let observed = metrics.clone();
         let mgmt = crate::auth0::ManagementClient::new(&self.settings.auth0, http.clone())
             .with_observer(Arc::new(move |endpoint, status, elapsed| {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 pub use cache::{RequestCache, RequestCacheExtension};
 pub use error::DatasourceError;
-pub use identity::{ClientCredentials, FetchedToken, ServiceTokenSource};
+pub use identity::{ClientCredentials, FetchedToken, ServiceTokenSource, PRINCIPAL_HEADER};
 pub use settings::{
     CircuitBreakerSettings, ClaimsHeaders, DatasourceSettings, IdentityMode, ServiceTokenSettings,
 };

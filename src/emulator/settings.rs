@@ -317,7 +317,7 @@ impl EmulatorSettings {
             }
         }
         for (i, u) in self.users.iter().enumerate() {
-            if !super::http_util::looks_like_email(&u.email) {
+            if crate::email::Email::parse(&u.email).is_err() {
                 return Err(bad(
                     &format!("users[{i}].email"),
                     "is not an email address".into(),
