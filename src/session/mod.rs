@@ -108,7 +108,7 @@ impl SessionSettings {
         if self
             .enumeration_key
             .as_ref()
-            .is_some_and(|k| k.expose().len() < 32)
+            .is_some_and(|k| !k.is_empty() && k.expose().len() < 32)
         {
             v.push((
                 "session.enumeration_key".into(),
