@@ -91,3 +91,71 @@ pub async fn client_credentials_token(emulator: &Url) -> String {
     let body: serde_json::Value = resp.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_owned()
 }
+
+/// The authorization directives read a client's permissions like a user's;
+/// the upstream is told which kind of principal it serves.
+#[tokio::test]
+async fn directives_hold_for_clients_and_upstreams_learn_the_kind() {
+    use std::collections::BTreeMap;
+
+    use authgate::datasources::{ClaimsHeaders, DatasourceSettings, Datasources, IdentityMode};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let up = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&up)
+        .await;
+    let mut source = DatasourceSettings {
+        url: up.uri().parse().unwrap(),
+        retries: 0,
+        ..Default::default()
+    };
+    source.identity = IdentityMode::ClaimsHeaders(ClaimsHeaders {
+        headers: BTreeMap::from([("x-user-id".to_owned(), "sub".to_owned())]),
+    });
+    let datasources = Datasources::new(
+        &BTreeMap::from([("orders".to_owned(), source)]),
+        reqwest::Client::new(),
+        None,
+    )
+    .unwrap();
+    let factory = datasources.factory();
+    let sdl = r#"
+extend type Query {
+  orders: JSON @rest(source: "orders", path: "/orders") @requiresPermissions(permissions: [["read:orders"]])
+  secrets: JSON @rest(source: "orders", path: "/orders") @requiresPermissions(permissions: [["read:secrets"]])
+}
+"#;
+    let app = spawn_with_client(
+        Application::builder(test_settings())
+            .sdl("test.graphql", sdl)
+            .bindings(move |b| {
+                b.factory(factory);
+            }),
+    )
+    .await;
+    let r = app
+        .gql("{ orders secrets }", json!({}), Some("client"))
+        .await;
+    assert_eq!(r.body["data"]["orders"], json!({"ok": true}), "{}", r.body);
+    assert!(r.body["data"]["secrets"].is_null());
+    assert_eq!(r.code(0), "FORBIDDEN");
+    let r = app.gql("{ orders }", json!({}), Some("admin")).await;
+    assert_eq!(r.body["data"]["orders"], json!({"ok": true}), "{}", r.body);
+
+    let reqs = up.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2, "the denied field never went upstream");
+    let header = |i: usize, name: &str| {
+        reqs[i]
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(header(0, "x-authgate-principal").as_deref(), Some("client"));
+    assert_eq!(header(0, "x-user-id").as_deref(), Some("m2m-app"));
+    assert_eq!(header(1, "x-authgate-principal").as_deref(), Some("user"));
+    assert_eq!(header(1, "x-user-id").as_deref(), Some("auth0|admin"));
+}

@@ -109,8 +109,12 @@ pub async fn gateway_custom(
 ) -> TestApp {
     let mut settings = test_settings();
     configure(&mut settings);
-    let app = Application::builder(settings)
-        .bindings(|b| invite::bind(b, svc))
+    spawn_with_client(Application::builder(settings).bindings(|b| invite::bind(b, svc))).await
+}
+
+/// Starts `builder` with the static tokens plus `client`.
+pub async fn spawn_with_client(builder: authgate::ApplicationBuilder) -> TestApp {
+    let app = builder
         .authenticator(tokens_with_client())
         .build()
         .await
