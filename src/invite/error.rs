@@ -115,7 +115,7 @@ impl From<InviteError> for ApiError {
                 ApiError::Forbidden(format!("inviting users requires the `{p}` permission"))
             }
             InviteError::NotGrantable(roles) => ApiError::Forbidden(format!(
-                "you may not grant the role(s) {}: a role is grantable only with every permission it carries",
+                "you may not grant the role(s) {}",
                 roles
                     .iter()
                     .map(|r| format!("`{r}`"))
@@ -123,7 +123,8 @@ impl From<InviteError> for ApiError {
                     .join(", ")
             )),
             InviteError::ClientRefused => ApiError::Forbidden(
-                "invitations are managed by users; this access token was issued to a client".to_owned(),
+                "invitations are managed by users; this access token was issued to a client"
+                    .to_owned(),
             ),
             InviteError::BadInput { field, message } => ApiError::bad_field(&field, message),
             InviteError::UnknownRole(r) => {
