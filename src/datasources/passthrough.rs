@@ -406,12 +406,8 @@ fn upstream_error(e: &Json, our_path: &[PathSegment], source: &str, expose: bool
         .and_then(|x| x.get("code"))
         .and_then(Json::as_str);
     let upstream_message = e.get("message").and_then(Json::as_str);
-    tracing::debug!(
-        source,
-        upstream_code,
-        message = upstream_message.map(|m| m.chars().take(500).collect::<String>()),
-        "the upstream reported an error"
-    );
+    // not the message: an upstream may echo the token it was sent
+    tracing::debug!(source, upstream_code, "the upstream reported an error");
     let (code, reason) = mapped_code(upstream_code);
     let message = match upstream_message.filter(|m| expose && m.len() <= 500) {
         Some(m) => m.to_owned(),
