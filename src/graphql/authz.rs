@@ -236,6 +236,35 @@ mod tests {
     }
 
     #[test]
+    fn the_index_refuses_unknown_fields_and_types() {
+        let mut index = AuthzIndex::default();
+        index.insert_field(
+            "Book",
+            "price",
+            IndexedField {
+                requirements: Arc::new(vec![req(&[&["read:books"]])]),
+                type_name: "Float".into(),
+            },
+        );
+        index.insert_field(
+            "Book",
+            "id",
+            IndexedField {
+                requirements: Arc::new(Vec::new()),
+                type_name: "ID".into(),
+            },
+        );
+        index.insert_possible("Book", vec!["Book".into()]);
+        assert!(index.allows("Book", "id", &Principal::anonymous()));
+        assert!(!index.allows("Book", "price", &user(&["read:orders"])));
+        assert!(index.allows("Book", "price", &user(&["read:books"])));
+        assert!(!index.allows("Book", "title", &user(&["read:books"])));
+        assert!(!index.allows("Pen", "id", &user(&["read:books"])));
+        assert!(index.possible_types("Pen").is_empty());
+        assert_eq!(index.possible_types("Book"), ["Book".to_owned()]);
+    }
+
+    #[test]
     fn roles_and_scopes() {
         let r = Requirement {
             authenticated: true,
