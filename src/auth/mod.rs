@@ -13,5 +13,5 @@ mod verify;
 pub use authenticator::{Authenticator, GuardStats};
 pub use jwks::{JwksError, KeySource, KeyStatus};
 pub use principal::{Principal, PrincipalKind, Rejection, User};
-pub use settings::GuardSettings;
+pub use settings::{GuardSettings, MAX_LEEWAY};
 pub use verify::VerifyError;

@@ -6,6 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+/// The largest `guard.leeway` accepted: a token is honoured at most this
+/// long past its `exp`, so a logout must remember it at least that long.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// The RSA algorithms the guard can verify. Anything else (`none`, `HS*`,
 /// `ES*`, `EdDSA`) is refused by [`GuardSettings::validate`]: Auth0 signs
 /// access tokens with RS256 (or PS256), and only RSA keys are loaded.
@@ -150,7 +153,7 @@ impl GuardSettings {
                 );
             }
         }
-        if self.leeway > Duration::from_secs(300) {
+        if self.leeway > MAX_LEEWAY {
             err("leeway", "must be at most 5m".into());
         }
         if !(256..=65_536).contains(&self.max_token_bytes) {

@@ -506,20 +506,28 @@ impl Settings {
 
     /// The client's IP address: the socket peer, or the right-most address of
     /// `X-Forwarded-For` that is not a trusted proxy, when the peer is one.
-    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    ///
+    /// `forwarded_for` is every `X-Forwarded-For` line in order: a proxy may
+    /// append its own line rather than extend the client's, so the lines are
+    /// one list and the walk starts from the last. An IPv4 address seen
+    /// through a dual-stack socket (`::ffff:a.b.c.d`) is compared as IPv4.
+    pub fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
         let trusted = |ip: &IpAddr| self.server.trusted_proxies.iter().any(|n| n.contains(ip));
+        let peer = peer.to_canonical();
         if !trusted(&peer) {
             return peer;
         }
-        let Some(chain) = forwarded_for else {
-            return peer;
-        };
+        let lines: Vec<&str> = forwarded_for.into_iter().collect();
         let mut client = peer;
-        for hop in chain.rsplit(',') {
+        for hop in lines.iter().rev().flat_map(|line| line.rsplit(',')) {
             match hop.trim().parse::<IpAddr>() {
                 Ok(ip) => {
-                    client = ip;
-                    if !trusted(&ip) {
+                    client = ip.to_canonical();
+                    if !trusted(&client) {
                         break;
                     }
                 }
@@ -693,6 +701,54 @@ mod tests {
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
         assert_eq!(s.client_ip(peer, Some("garbage")), peer);
+    }
+
+    #[test]
+    fn client_ip_reads_every_forwarded_for_line() {
+        let mut s = Settings::load_from(None, env(&[])).unwrap();
+        s.server.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        // the client forged the first line; the proxy appended its own
+        let lines = ["1.2.3.4", "203.0.113.9"];
+        assert_eq!(
+            s.client_ip(peer, lines),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let lines = ["1.2.3.4", "203.0.113.9, 10.0.0.4"];
+        assert_eq!(
+            s.client_ip(peer, lines),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // the walk crosses lines while the hops are trusted proxies
+        let lines = ["198.51.100.7", "10.0.0.4"];
+        assert_eq!(
+            s.client_ip(peer, lines),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        // an unreadable line stops the walk, like any unparsable hop
+        assert_eq!(s.client_ip(peer, ["198.51.100.7", ""]), peer);
+    }
+
+    #[test]
+    fn client_ip_compares_ipv4_mapped_addresses_as_ipv4() {
+        let mut s = Settings::load_from(None, env(&[])).unwrap();
+        s.server.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        // an IPv4 proxy seen by a dual-stack listener
+        let peer: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
+        assert_eq!(
+            s.client_ip(peer, Some("203.0.113.9, ::ffff:10.0.0.4")),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // a mapped client address comes back as IPv4
+        assert_eq!(
+            s.client_ip(peer, Some("::ffff:203.0.113.9")),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let direct: IpAddr = "::ffff:198.51.100.1".parse().unwrap();
+        assert_eq!(
+            s.client_ip(direct, None),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct DatasourceSettings {
     pub circuit_breaker: CircuitBreakerSettings,
     /// Most keys in one batched call (`@rest(batch:)`); more are split.
     pub batch_max: usize,
+    /// `@graphql`: pass the upstream's error messages to clients. Off, a
+    /// client sees a generic message (upstream messages may carry internals).
+    pub expose_upstream_errors: bool,
 }
 
 impl Default for DatasourceSettings {
@@ -45,6 +48,7 @@ impl Default for DatasourceSettings {
             identity: IdentityMode::None,
             circuit_breaker: CircuitBreakerSettings::default(),
             batch_max: 100,
+            expose_upstream_errors: false,
         }
     }
 }

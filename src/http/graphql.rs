@@ -115,10 +115,12 @@ fn client_ip(state: &AppState, req: &Request) -> IpAddr {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
+    // every line, in order; an unreadable one is an empty hop, which stops the walk
     let xff = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""));
     state.settings.client_ip(peer, xff)
 }
 

@@ -504,9 +504,11 @@ impl SessionService {
         let rc = ctx
             .data::<RequestContext>()
             .map_err(|_| ApiError::Internal)?;
-        // the access token presented: denylisted until it expires
+        // the access token presented: denylisted until the guard stops
+        // honouring it (exp plus the largest leeway a reload could set), plus a margin
         if let Principal::User(u) = &rc.principal {
-            let ttl = Duration::from_secs(u.expires_at.saturating_sub(now_secs()) + 60);
+            let ttl = Duration::from_secs(u.expires_at.saturating_sub(now_secs()) + 60)
+                + crate::auth::MAX_LEEWAY;
             if let Err(e) = self.store.revoke(&u.token_id, ttl).await {
                 tracing::error!(error = %e, "could not put the access token on the revocation list");
                 return Err(ApiError::unavailable("logout could not be recorded; retry"));

@@ -7,6 +7,7 @@
 mod abuse;
 mod metrics;
 mod replicas;
+mod revocation;
 mod store;
 
 use std::net::SocketAddr;
