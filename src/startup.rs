@@ -474,8 +474,8 @@ impl Application {
     /// in-flight requests for at most `server.shutdown_grace`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let grace = self.state.settings.server.shutdown_grace;
-        let app =
-            http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(self.state.clone());
+        let limits = http::serve::ConnLimits::from_settings(&self.state.settings.server);
         let mut background = self.background;
         #[cfg(unix)]
         if let Some(hangup) = self.hangup {
@@ -505,10 +505,10 @@ impl Application {
             tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
             let _ = drain_tx.send(true);
         };
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
-        let server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+        let server = http::serve::serve(self.listener, app, limits, signal);
+        let server = std::pin::pin!(server);
         let result = tokio::select! {
-            r = server => r.map_err(anyhow::Error::from),
+            () = server => Ok(()),
             _ = async {
                 let _ = drain_rx.wait_for(|v| *v).await;
                 tokio::time::sleep(grace).await;

@@ -115,11 +115,35 @@ pub struct ServerSettings {
     /// How long SIGTERM/SIGINT waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Longest time a client may take to send a request's headers (HTTP/1.1).
+    /// Hyper also runs it while a kept-alive connection waits for its next
+    /// request.
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long
+    /// is closed.
+    #[serde(with = "humantime_serde", default = "default_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Empty: the socket
     /// peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors: CorsSettings,
     pub csrf: CsrfSettings,
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_connections() -> usize {
+    4096
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -319,6 +343,20 @@ impl Settings {
             issues.push(ConfigIssue::new(
                 "server.request_timeout",
                 "must be greater than zero",
+            ));
+        }
+        for (key, d) in [
+            ("server.header_timeout", s.header_timeout),
+            ("server.idle_timeout", s.idle_timeout),
+        ] {
+            if d.is_zero() {
+                issues.push(ConfigIssue::new(key, "must be greater than zero"));
+            }
+        }
+        if s.max_connections == 0 {
+            issues.push(ConfigIssue::new(
+                "server.max_connections",
+                "must be at least 1",
             ));
         }
         for (i, origin) in s.cors.allowed_origins.iter().enumerate() {
