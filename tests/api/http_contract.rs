@@ -814,3 +814,62 @@ async fn a_panicking_resolver_is_a_500_with_the_standard_body_and_the_gateway_se
     let r = app.gql("{ __typename }", json!({}), None).await;
     assert_eq!(r.body["data"]["__typename"], "Query");
 }
+
+#[tokio::test]
+async fn malformed_authorization_headers_get_an_invalid_token_challenge() {
+    use reqwest::header::{HeaderValue, AUTHORIZATION};
+    let app = spawn_app().await;
+    let cases: Vec<(&str, Vec<HeaderValue>)> = vec![
+        (
+            "another scheme",
+            vec![HeaderValue::from_static("Basic YWRtaW46eA==")],
+        ),
+        ("empty", vec![HeaderValue::from_static("")]),
+        ("Bearer alone", vec![HeaderValue::from_static("Bearer")]),
+        (
+            "Bearer and a space",
+            vec![HeaderValue::from_static("Bearer ")],
+        ),
+        (
+            "two headers",
+            vec![
+                HeaderValue::from_static("Bearer admin"),
+                HeaderValue::from_static("Bearer user"),
+            ],
+        ),
+        (
+            "non-ASCII",
+            vec![HeaderValue::from_bytes("Bearer adm\u{ef}n".as_bytes()).unwrap()],
+        ),
+        (
+            "a refused token",
+            vec![HeaderValue::from_static("Bearer garbage")],
+        ),
+    ];
+    for (case, values) in cases {
+        let mut req = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({"query": "{ me { id } }"}));
+        for v in values {
+            req = req.header(AUTHORIZATION, v);
+        }
+        let r = TestApp::read(req.send().await.unwrap()).await;
+        assert_eq!(r.status, 401, "{case}: {}", r.body);
+        assert_eq!(r.code(0), "UNAUTHENTICATED", "{case}");
+        assert_eq!(
+            r.body["errors"][0]["extensions"]["reason"], "TOKEN_INVALID",
+            "{case}"
+        );
+        let www = r.headers["www-authenticate"].to_str().unwrap();
+        assert!(
+            www.starts_with("Bearer realm=\"authgate\""),
+            "{case}: {www}"
+        );
+        assert!(www.contains("error=\"invalid_token\""), "{case}: {www}");
+        assert!(!www.contains("admin") && !www.contains("garbage"), "{www}");
+    }
+    // without credentials: the realm only
+    let r = app.gql("{ me { id } }", json!({}), None).await;
+    assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"authgate\"");
+}
