@@ -687,6 +687,31 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_and_must_be_positive() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.server.max_connections, 4096);
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("AUTHGATE__SERVER__HEADER_TIMEOUT", "0s"),
+                ("AUTHGATE__SERVER__IDLE_TIMEOUT", "0s"),
+                ("AUTHGATE__SERVER__MAX_CONNECTIONS", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "server.header_timeout",
+            "server.idle_timeout",
+            "server.max_connections",
+        ] {
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
     fn env_overrides_with_double_underscore() {
         let s = Settings::load_from(
             None,

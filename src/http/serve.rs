@@ -149,7 +149,7 @@ async fn serve_connection(
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            _ = activity.idle(limits.idle_timeout), if !closing => {
+            _ = activity.idle(limits), if !closing => {
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
@@ -160,6 +160,8 @@ async fn serve_connection(
 /// Requests in flight on one connection, and when the last one ended.
 struct Activity {
     started: Instant,
+    /// requests begun so far
+    begun: AtomicU64,
     in_flight: AtomicUsize,
     /// milliseconds since `started` of the last request start or end
     last: AtomicU64,
@@ -179,6 +181,7 @@ impl Activity {
     fn new() -> Self {
         Self {
             started: Instant::now(),
+            begun: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             last: AtomicU64::new(0),
         }
@@ -190,15 +193,29 @@ impl Activity {
     }
 
     fn begin(self: &Arc<Self>) -> Busy {
+        self.begun.fetch_add(1, Ordering::AcqRel);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.touch();
         Busy(self.clone())
     }
 
-    /// Resolves once no request has been in flight for `timeout`.
-    async fn idle(&self, timeout: Duration) {
+    /// Resolves once no request has been in flight for `idle_timeout`, or
+    /// when none has begun within `header_timeout` of the connection opening
+    /// (a client that connects and sends nothing, or too little for hyper to
+    /// tell HTTP/1.1 from HTTP/2, is not yet under hyper's header timer).
+    async fn idle(&self, limits: ConnLimits) {
         loop {
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                // busy: the end of the request re-arms the deadline
+                tokio::time::sleep(limits.idle_timeout).await;
+                continue;
+            }
             let last = self.last.load(Ordering::Acquire);
+            let timeout = if self.begun.load(Ordering::Acquire) == 0 {
+                limits.header_timeout.min(limits.idle_timeout)
+            } else {
+                limits.idle_timeout
+            };
             tokio::time::sleep_until(self.started + Duration::from_millis(last) + timeout).await;
             if self.in_flight.load(Ordering::Acquire) == 0
                 && self.last.load(Ordering::Acquire) == last
@@ -296,5 +313,73 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let r = Pin::new(&mut self.inner).poll_shutdown(cx);
         self.progress(cx, r)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_fails_the_write_after_the_limit() {
+        let (near, _far) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(near, Duration::from_millis(200));
+        let started = Instant::now();
+        let err = w.write_all(&[0u8; 4096]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_but_steady_reader_is_never_cut_off() {
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(near, Duration::from_millis(500));
+        let reader = tokio::spawn(async move {
+            let mut total = 0;
+            let mut buf = [0u8; 16];
+            // 16 bytes every 20 ms: every stall is far below the limit
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match far.read(&mut buf).await {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n,
+                }
+            }
+        });
+        w.write_all(&[1u8; 512]).await.unwrap();
+        drop(w);
+        assert_eq!(reader.await.unwrap(), 512);
+    }
+
+    #[tokio::test]
+    async fn idle_waits_for_requests_in_flight() {
+        let limits = ConnLimits {
+            header_timeout: Duration::from_millis(100),
+            idle_timeout: Duration::from_millis(300),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 1,
+        };
+        let a = Arc::new(Activity::new());
+        // nothing ever sent: the (shorter) header timeout applies
+        let t = Instant::now();
+        a.idle(limits).await;
+        assert!(t.elapsed() < Duration::from_secs(2));
+        // a request in flight far longer than the idle timeout holds it open
+        let busy = a.begin();
+        let watch = {
+            let a = a.clone();
+            tokio::spawn(async move { a.idle(limits).await })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!watch.is_finished());
+        drop(busy);
+        tokio::time::timeout(Duration::from_secs(3), watch)
+            .await
+            .expect("idle once the request ended")
+            .unwrap();
     }
 }

@@ -739,6 +739,15 @@ async fn stalled_headers_are_cut_off_after_the_header_timeout() {
         .unwrap();
     let (_, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
     assert!(took < Duration::from_secs(5), "{took:?}");
+    // a client that connects and sends nothing at all
+    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    let (_, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // or too little to tell HTTP/1.1 from HTTP/2
+    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    c.write_all(b"PRI").await.unwrap();
+    let (_, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[tokio::test]
