@@ -882,3 +882,25 @@ async fn malformed_authorization_headers_get_an_invalid_token_challenge() {
     let r = app.gql("{ me { id } }", json!({}), None).await;
     assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"authgate\"");
 }
+
+#[tokio::test]
+async fn work_that_runs_late_is_504_within_the_request_timeout() {
+    let mut s = test_settings();
+    s.server.request_timeout = Duration::from_secs(1);
+    let builder = Application::builder(s)
+        .sdl("forever.graphql", "extend type Query { forever: String }")
+        .bindings(|b| {
+            b.bind("Query.forever", |_ctx: ResolverContext<'_>| {
+                FieldFuture::new(async move {
+                    std::future::pending::<()>().await;
+                    Ok(Some(FieldValue::value("never")))
+                })
+            });
+        });
+    let app = spawn_with(builder).await;
+    let started = std::time::Instant::now();
+    let r = app.gql("{ forever }", json!({}), None).await;
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
