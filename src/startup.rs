@@ -489,11 +489,14 @@ impl Application {
             background.push(self.reloader.spawn_watcher(watch.poll_interval));
         }
         if let (Some((l, _)), Some(m)) = (self.metrics_listener, self.state.metrics.clone()) {
-            background.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(l, crate::metrics::router(m)).await {
-                    tracing::error!(error = %e, "the metrics listener stopped");
-                }
-            }));
+            // the same connection limits: a scraper port is no back door
+            let router = crate::metrics::router(m);
+            background.push(tokio::spawn(http::serve::serve(
+                l,
+                router,
+                limits,
+                std::future::pending(),
+            )));
         }
         let mut rx = self.shutdown.subscribe();
         let (drain_tx, mut drain_rx) = watch::channel(false);
