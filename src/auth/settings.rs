@@ -48,6 +48,10 @@ pub struct GuardSettings {
     /// A token with an unknown `kid` triggers at most one refetch per this period.
     #[serde(with = "humantime_serde")]
     pub unknown_kid_cooldown: Duration,
+    /// How long a request waits for that refetch; then it is answered with
+    /// the keys in hand while the fetch goes on in the background.
+    #[serde(with = "humantime_serde")]
+    pub refetch_wait: Duration,
     /// The namespaced claim that carries the user's roles.
     pub roles_claim: String,
     /// How many verified tokens are remembered (0 disables the cache).
@@ -68,6 +72,7 @@ impl Default for GuardSettings {
             max_token_bytes: 8192,
             refresh_interval: Duration::from_secs(600),
             unknown_kid_cooldown: Duration::from_secs(30),
+            refetch_wait: Duration::from_secs(2),
             roles_claim: "https://authgate.dev/roles".to_owned(),
             cache_capacity: 100_000,
         }
@@ -162,6 +167,9 @@ impl GuardSettings {
         if self.refresh_interval < Duration::from_secs(1) {
             err("refresh_interval", "must be at least 1s".into());
         }
+        if self.refetch_wait > Duration::from_secs(30) {
+            err("refetch_wait", "must be at most 30s".into());
+        }
         if self.roles_claim.trim().is_empty() {
             err("roles_claim", "must not be empty".into());
         }
@@ -194,6 +202,7 @@ mod tests {
         assert_eq!(s.max_token_bytes, 8192);
         assert_eq!(s.refresh_interval, Duration::from_secs(600));
         assert_eq!(s.unknown_kid_cooldown, Duration::from_secs(30));
+        assert_eq!(s.refetch_wait, Duration::from_secs(2));
         assert_eq!(s.roles_claim, "https://authgate.dev/roles");
         assert_eq!(s.cache_capacity, 100_000);
         assert!(good().validate().is_ok());

@@ -115,11 +115,35 @@ pub struct ServerSettings {
     /// How long SIGTERM/SIGINT waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Longest time a client may take to send a request's headers (HTTP/1.1).
+    /// Hyper also runs it while a kept-alive connection waits for its next
+    /// request.
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long
+    /// is closed.
+    #[serde(with = "humantime_serde", default = "default_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Empty: the socket
     /// peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors: CorsSettings,
     pub csrf: CsrfSettings,
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_connections() -> usize {
+    4096
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -319,6 +343,20 @@ impl Settings {
             issues.push(ConfigIssue::new(
                 "server.request_timeout",
                 "must be greater than zero",
+            ));
+        }
+        for (key, d) in [
+            ("server.header_timeout", s.header_timeout),
+            ("server.idle_timeout", s.idle_timeout),
+        ] {
+            if d.is_zero() {
+                issues.push(ConfigIssue::new(key, "must be greater than zero"));
+            }
+        }
+        if s.max_connections == 0 {
+            issues.push(ConfigIssue::new(
+                "server.max_connections",
+                "must be at least 1",
             ));
         }
         for (i, origin) in s.cors.allowed_origins.iter().enumerate() {
@@ -654,6 +692,31 @@ mod tests {
         let s = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!(s.server.listen.to_string(), "127.0.0.1:4000");
         assert_eq!(s.environment, Environment::Development);
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_must_be_positive() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.server.max_connections, 4096);
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("AUTHGATE__SERVER__HEADER_TIMEOUT", "0s"),
+                ("AUTHGATE__SERVER__IDLE_TIMEOUT", "0s"),
+                ("AUTHGATE__SERVER__MAX_CONNECTIONS", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "server.header_timeout",
+            "server.idle_timeout",
+            "server.max_connections",
+        ] {
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]
