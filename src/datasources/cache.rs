@@ -104,7 +104,7 @@ impl Gather {
         })
     }
 
-    /// A batch of the given keys alone (no per-request cache).
+    /// A batch of this one key (no per-request cache to gather in).
     pub(crate) fn of(key: String) -> Arc<Self> {
         Self::new(Checkin {
             slot: None,
