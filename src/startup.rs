@@ -125,10 +125,14 @@ impl ReadinessCheck for StoreReady {
     async fn check(&self) -> (bool, serde_json::Value) {
         match self.0.ping().await {
             Ok(()) => (true, serde_json::json!({"backend": self.0.backend()})),
-            Err(e) => (
-                false,
-                serde_json::json!({"backend": self.0.backend(), "error": e.to_string()}),
-            ),
+            // the public port says only that much; the cause goes to the log
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: the store is unavailable");
+                (
+                    false,
+                    serde_json::json!({"backend": self.0.backend(), "error": "unavailable"}),
+                )
+            }
         }
     }
 }

@@ -632,26 +632,31 @@ fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
     }
 }
 
+/// `path.field`, or `field` at the top level.
+fn with_field(path: &[String], field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{}.{field}", path.join("."))
+    }
+}
+
 fn from_figment(err: figment::Error) -> ConfigError {
     let issues = err
         .into_iter()
         .map(|e| {
             let mut key = e.path.join(".");
             let message = match &e.kind {
+                // figment's path of an unknown key already ends with the key
+                // (it fails while reading the key); a missing one's does not
                 figment::error::Kind::UnknownField(field, _) => {
-                    key = if key.is_empty() {
-                        field.clone()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    if e.path.is_empty() {
+                        key = field.clone();
+                    }
                     "unknown key (check its spelling)".to_owned()
                 }
                 figment::error::Kind::MissingField(field) => {
-                    key = if key.is_empty() {
-                        field.to_string()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    key = with_field(&e.path, field);
                     "missing".to_owned()
                 }
                 other => other.to_string(),
@@ -750,6 +755,35 @@ mod tests {
             .to_string();
         assert!(err.contains("server.listn"), "{err}");
         assert!(err.contains("unknown key"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_once() {
+        for (source, file) in [
+            (env(&[("AUTHGATE__STORE__BOGUS", "x")]), None),
+            (Vec::new(), Some("[store]\nbogus = 1\n")),
+        ] {
+            let path = file.map(|text| {
+                let p =
+                    std::env::temp_dir().join(format!("authgate-{}.toml", uuid::Uuid::new_v4()));
+                std::fs::write(&p, text).unwrap();
+                p
+            });
+            let err = Settings::load_from(path.as_deref(), source)
+                .unwrap_err()
+                .to_string();
+            if let Some(p) = &path {
+                let _ = std::fs::remove_file(p);
+            }
+            assert!(err.contains("store.bogus"), "{err}");
+            assert!(!err.contains("bogus.bogus"), "{err}");
+        }
+        // a key spelt like its section is still named in full
+        let err = Settings::load_from(None, env(&[("AUTHGATE__STORE__STORE", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.store:"), "{err}");
+        assert!(!err.contains("store.store.store"), "{err}");
     }
 
     #[test]

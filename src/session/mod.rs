@@ -349,11 +349,29 @@ impl SessionService {
         Ok((rc, input, email, password))
     }
 
+    /// A refresh token the client never receives (its login failed after
+    /// the grant) is revoked rather than left live (best effort).
+    async fn revoke_unused(&self, rt: &Secret, call: &CallContext) {
+        if let Err(e) = self.provider.revoke_refresh_token(rt, call).await {
+            tracing::warn!(
+                error = e.kind(),
+                "could not revoke the refresh token of a failed login"
+            );
+        }
+    }
+
     async fn login(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
         let (rc, _input, email, password) = self.credentials(ctx)?;
         crate::limits::enforce(ctx, crate::limits::Operation::Login, Some(email.as_str())).await?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
+        // the new access token must pass the revocation check: while the
+        // store cannot answer, don't have tokens issued only to drop them
+        if let Err(e) = self.store.revocation_check_ready().await {
+            tracing::warn!(error = %e, "login refused before the grant: the store is unavailable");
+            audit("login", &user, rc, "error", Some("store_unavailable"));
+            return Err(ApiError::Unauthenticated(Some(Rejection::StoreUnavailable)));
+        }
         let mut retried = false;
         loop {
             let tokens = match self
@@ -368,6 +386,7 @@ impl SessionService {
                     return Err(api);
                 }
             };
+            let issued_refresh = tokens.refresh_token.clone();
             let payload = match self.auth_payload(ctx, tokens, None).await {
                 // Auth0's default access token has no `jti`: two tokens for the
                 // same user issued in the same second are byte-identical. After
@@ -375,6 +394,9 @@ impl SessionService {
                 // token; one grant a second later is a different token.
                 Err(ApiError::Unauthenticated(Some(Rejection::Revoked))) if !retried => {
                     retried = true;
+                    if let Some(rt) = &issued_refresh {
+                        self.revoke_unused(rt, &call).await;
+                    }
                     tracing::info!("the new access token equals one logged out this second; asking again in a second");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
@@ -387,6 +409,9 @@ impl SessionService {
                 }
                 other => other,
             };
+            if let (Err(_), Some(rt)) = (&payload, &issued_refresh) {
+                self.revoke_unused(rt, &call).await;
+            }
             audit(
                 "login",
                 &user,
