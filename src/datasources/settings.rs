@@ -31,6 +31,8 @@ pub struct DatasourceSettings {
     pub circuit_breaker: CircuitBreakerSettings,
     /// Most keys in one batched call (`@rest(batch:)`); more are split.
     pub batch_max: usize,
+    /// A private CA and a client certificate (mutual TLS) for this service.
+    pub tls: super::tls::TlsSettings,
 }
 
 impl Default for DatasourceSettings {
@@ -45,6 +47,7 @@ impl Default for DatasourceSettings {
             identity: IdentityMode::None,
             circuit_breaker: CircuitBreakerSettings::default(),
             batch_max: 100,
+            tls: Default::default(),
         }
     }
 }
@@ -233,6 +236,7 @@ impl DatasourceSettings {
                 );
             }
         }
+        errors.extend(self.tls.validate(name));
         if errors.is_empty() {
             Ok(())
         } else {
