@@ -172,7 +172,8 @@ pub struct GraphqlSettings {
     pub path: String,
     /// Folders (their `*.graphql` files, sorted) and files the schema is built from.
     pub schema: Vec<PathBuf>,
-    /// Where `print-schema --write` and the staleness test put the composed SDL.
+    /// The composed SDL checked in for clients (regenerate with
+    /// `authgate print-schema > FILE`); a test keeps it current.
     pub composed_schema: PathBuf,
     /// Serve GraphiQL to browsers on `GET {path}`.
     pub graphiql: bool,
