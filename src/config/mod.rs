@@ -179,6 +179,10 @@ pub struct GraphqlSettings {
     pub graphiql: bool,
     /// Answer `__schema` / `__type` queries.
     pub introspection: bool,
+    /// "Did you mean …?" in validation errors: they name fields and types
+    /// the caller did not ask for, which introspection = false would hide.
+    #[serde(default)]
+    pub suggestions: bool,
     pub limits: LimitSettings,
     /// Parsed and validated documents kept per schema, keyed by their text
     /// (a document counts one per started KiB of text). 0: off.

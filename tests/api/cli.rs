@@ -404,6 +404,7 @@ fn production_starts_without_graphiql_introspection_or_cors_origins() {
     let prod = Settings::load_from(None, env(&[])).unwrap();
     assert!(!prod.graphql.graphiql);
     assert!(!prod.graphql.introspection);
+    assert!(!prod.graphql.suggestions);
     assert!(prod.server.cors.allowed_origins.is_empty());
     // what an operator sets explicitly stays
     let prod = Settings::load_from(
@@ -421,7 +422,7 @@ fn production_starts_without_graphiql_introspection_or_cors_origins() {
     assert_eq!(prod.server.cors.allowed_origins, ["https://app.acme"]);
     // development keeps its conveniences
     let dev = Settings::load_from(None, Vec::new()).unwrap();
-    assert!(dev.graphql.graphiql && dev.graphql.introspection);
+    assert!(dev.graphql.graphiql && dev.graphql.introspection && dev.graphql.suggestions);
     assert!(!dev.server.cors.allowed_origins.is_empty());
 }
 

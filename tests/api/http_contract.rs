@@ -451,6 +451,20 @@ async fn introspection_can_be_switched_off() {
 }
 
 #[tokio::test]
+async fn suggestions_can_be_switched_off() {
+    let message = |r: &crate::helpers::Gql| r.body["errors"][0]["message"].to_string();
+    let app = spawn_app().await;
+    let r = app.gql("{ me { emal } }", json!({}), Some("admin")).await;
+    assert!(message(&r).contains("Did you mean"), "{}", r.body);
+    let mut s = test_settings();
+    s.graphql.suggestions = false;
+    let app = spawn_with(Application::builder(s)).await;
+    let r = app.gql("{ me { emal } }", json!({}), Some("admin")).await;
+    assert!(message(&r).contains("emal"), "{}", r.body);
+    assert!(!message(&r).contains("Did you mean"), "{}", r.body);
+}
+
+#[tokio::test]
 async fn me_reads_the_principal() {
     let app = spawn_app().await;
     let r = app
