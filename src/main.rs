@@ -98,6 +98,16 @@ fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { timeout }) = cli.command {
+        // only the listen address matters: a health check run without the
+        // server's --config (a Dockerfile HEALTHCHECK) still finds it
+        let listen = Settings::load(cli.config.as_deref())
+            .map(|s| s.server.listen)
+            .ok()
+            .or_else(|| std::env::var("AUTHGATE__SERVER__LISTEN").ok()?.parse().ok())
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 4000)));
+        return healthcheck(listen, timeout).await;
+    }
     let settings = match load(cli.config.as_ref()) {
         Ok(s) => s,
         Err(code) => return code,
