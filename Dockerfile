@@ -25,7 +25,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # glibc, CA certificates, no shell, no package manager; runs as uid 65532
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build --chown=65532:65532 /out/ /
+# the binary, config/ and schema/ stay root's (read-only to the gateway);
+# only the state directory belongs to its user
+COPY --from=build /out/usr/local/bin/authgate /usr/local/bin/authgate
+COPY --from=build /out/app /app
+COPY --from=build --chown=65532:65532 /out/var/lib/authgate /var/lib/authgate
 WORKDIR /app
 USER 65532:65532
 # Production unless told otherwise: a real tenant must be configured (start-up
