@@ -23,6 +23,10 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 /// its datasources, the emulator's seeded accounts.
 pub const DEVELOPMENT_TOML: &str = include_str!("../../config/development.toml");
 
+/// `guard.snapshot_path` in config/default.toml: applies only when the keys
+/// come from `guard.jwks_url`.
+pub const DEFAULT_SNAPSHOT_PATH: &str = ".authgate/jwks-snapshot.json";
+
 /// The environment-variable prefix; `__` separates nesting levels.
 pub const ENV_PREFIX: &str = "AUTHGATE__";
 
@@ -156,6 +160,23 @@ pub struct CorsSettings {
     pub allow_credentials: bool,
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
+    /// Request headers a browser may send cross-origin, besides
+    /// `content-type`, `authorization`, `accept`, `x-request-id` and the CSRF
+    /// headers (always allowed). Default: Apollo Client's client-awareness
+    /// headers and W3C trace context.
+    #[serde(default = "default_cors_allowed_headers")]
+    pub allowed_headers: Vec<String>,
+}
+
+fn default_cors_allowed_headers() -> Vec<String> {
+    [
+        "apollographql-client-name",
+        "apollographql-client-version",
+        "traceparent",
+        "tracestate",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -175,12 +196,17 @@ pub struct GraphqlSettings {
     pub path: String,
     /// Folders (their `*.graphql` files, sorted) and files the schema is built from.
     pub schema: Vec<PathBuf>,
-    /// Where `print-schema --write` and the staleness test put the composed SDL.
+    /// The composed SDL checked in for clients (regenerate with
+    /// `authgate print-schema > FILE`); a test keeps it current.
     pub composed_schema: PathBuf,
     /// Serve GraphiQL to browsers on `GET {path}`.
     pub graphiql: bool,
     /// Answer `__schema` / `__type` queries.
     pub introspection: bool,
+    /// "Did you mean …?" in validation errors: they name fields and types
+    /// the caller did not ask for, which introspection = false would hide.
+    #[serde(default)]
+    pub suggestions: bool,
     pub limits: LimitSettings,
     /// Parsed and validated documents kept per schema, keyed by their text
     /// (a document counts one per started KiB of text). 0: off.
@@ -250,12 +276,11 @@ impl ConfigIssue {
 
 impl std::fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let key = if self.key.is_empty() {
-            "(top level)"
+        if self.key.is_empty() {
+            write!(f, "config error: {}", self.message)?;
         } else {
-            &self.key
-        };
-        write!(f, "config error: {key}: {}", self.message)?;
+            write!(f, "config error: {}: {}", self.key, self.message)?;
+        }
         match &self.source {
             Some(src) => write!(f, " (from {src})"),
             None if !self.key.is_empty() => write!(f, " (env: {})", env_var_for(&self.key)),
@@ -332,6 +357,21 @@ impl Settings {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut issues = Vec::new();
+        // what a real tenant needs, reported once, all together, first
+        let missing = self.missing_tenant_keys();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|k| format!("{k} ({})", env_var_for(k)))
+                .collect();
+            issues.push(ConfigIssue::new(
+                "",
+                format!(
+                    "a real Auth0 tenant needs settings that are missing: {}. Set them in the --config file or as environment variables (see config/production.example.toml)",
+                    list.join(", ")
+                ),
+            ));
+        }
         let s = &self.server;
         if s.body_limit < 1024 {
             issues.push(ConfigIssue::new(
@@ -388,6 +428,14 @@ impl Settings {
                 ));
             }
         }
+        for (i, h) in s.cors.allowed_headers.iter().enumerate() {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                issues.push(ConfigIssue::new(
+                    format!("server.cors.allowed_headers.{i}"),
+                    format!("`{h}` is not a valid header name"),
+                ));
+            }
+        }
         let g = &self.graphql;
         if !g.path.starts_with('/') || g.path.len() < 2 {
             issues.push(ConfigIssue::new(
@@ -427,10 +475,24 @@ impl Settings {
             }
             ProviderKind::Auth0 => {
                 if let Err(errs) = self.auth0.validate() {
-                    issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+                    issues.extend(
+                        errs.into_iter()
+                            .filter(|(k, _)| !missing.contains(&k.as_str()))
+                            .map(|(k, m)| ConfigIssue::new(k, m)),
+                    );
                 }
             }
             ProviderKind::Emulator => {}
+        }
+        if self.identity.provider == ProviderKind::Emulator && !self.emulator.allow_non_loopback {
+            // the emulator publishes its seeded accounts' passwords in the README
+            let why = "the embedded emulator and its seeded development accounts only serve on a loopback address (127.0.0.1); use a real Auth0 tenant, or set emulator.allow_non_loopback = true (development only)";
+            if !self.server.listen.ip().is_loopback() {
+                issues.push(ConfigIssue::new("server.listen", why));
+            }
+            if !self.identity.emulator_listen.ip().is_loopback() {
+                issues.push(ConfigIssue::new("identity.emulator_listen", why));
+            }
         }
         for (name, ds) in &self.datasources {
             if let Err(errs) = ds.validate(name) {
@@ -459,7 +521,22 @@ impl Settings {
             issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
         }
         if let Err(errs) = self.effective_guard(None).validate() {
-            issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+            // the guard's blanks come from [auth0]: a missing tenant key is
+            // already reported above
+            let derived = |k: &str| match k {
+                "guard.issuer" | "guard.jwks_url" => {
+                    self.guard.issuer.is_empty() && missing.contains(&"auth0.domain")
+                }
+                "guard.audience" => {
+                    self.guard.audience.is_empty() && missing.contains(&"auth0.audience")
+                }
+                _ => false,
+            };
+            issues.extend(
+                errs.into_iter()
+                    .filter(|(k, _)| !derived(k))
+                    .map(|(k, m)| ConfigIssue::new(k, m)),
+            );
         }
         issues.extend(
             self.session
@@ -501,6 +578,29 @@ impl Settings {
         }
     }
 
+    /// The `[auth0]` keys a real tenant needs that are left empty (none with
+    /// the emulator, which fills them).
+    fn missing_tenant_keys(&self) -> Vec<&'static str> {
+        if self.identity.provider != ProviderKind::Auth0 {
+            return Vec::new();
+        }
+        let a = &self.auth0;
+        let mut missing = Vec::new();
+        if a.domain.trim().is_empty() && a.base_url.is_none() {
+            missing.push("auth0.domain");
+        }
+        if a.client_id.trim().is_empty() {
+            missing.push("auth0.client_id");
+        }
+        if a.client_secret.is_empty() {
+            missing.push("auth0.client_secret");
+        }
+        if a.audience.trim().is_empty() {
+            missing.push("auth0.audience");
+        }
+        missing
+    }
+
     /// The guard's settings with the blanks filled from the identity provider
     /// (`issuer` given: the emulator's, known once it is bound).
     pub fn effective_guard(&self, issuer: Option<&str>) -> crate::auth::GuardSettings {
@@ -532,6 +632,14 @@ impl Settings {
                 }
             ))
             .ok();
+        }
+        // the compiled-in snapshot path serves jwks_url only; "" turns it off
+        match &g.snapshot_path {
+            Some(p) if p.as_os_str().is_empty() => g.snapshot_path = None,
+            Some(p) if g.jwks_file.is_some() && p == Path::new(DEFAULT_SNAPSHOT_PATH) => {
+                g.snapshot_path = None
+            }
+            _ => {}
         }
         g
     }
@@ -867,6 +975,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("store.url"), "{err}");
+    }
+
+    #[test]
+    fn the_default_snapshot_path_serves_jwks_url_only() {
+        let dev = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(
+            dev.guard.snapshot_path.as_deref(),
+            Some(Path::new(DEFAULT_SNAPSHOT_PATH)),
+            "config/default.toml and DEFAULT_SNAPSHOT_PATH agree"
+        );
+        assert!(dev.effective_guard(None).snapshot_path.is_some());
+        // a static key file: the compiled-in snapshot path does not apply
+        let file =
+            Settings::load_from(None, env(&[("AUTHGATE__GUARD__JWKS_FILE", "/k.json")])).unwrap();
+        let g = file.effective_guard(None);
+        assert_eq!(g.snapshot_path, None);
+        assert_eq!(g.jwks_url, None);
+        // "" turns it off
+        let off =
+            Settings::load_from(None, env(&[("AUTHGATE__GUARD__SNAPSHOT_PATH", "")])).unwrap();
+        assert_eq!(off.effective_guard(None).snapshot_path, None);
+        // an explicit path next to a static file is a mistake worth naming
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("AUTHGATE__GUARD__JWKS_FILE", "/k.json"),
+                ("AUTHGATE__GUARD__SNAPSHOT_PATH", "/var/lib/authgate/s.json"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("guard.snapshot_path"), "{err}");
     }
 
     #[test]

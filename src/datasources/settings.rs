@@ -42,6 +42,8 @@ pub struct DatasourceSettings {
     /// Largest answer body read from this service; a bigger one is refused
     /// (and counts as a failure for the circuit breaker).
     pub max_response_bytes: usize,
+    /// A private CA and a client certificate (mutual TLS) for this service.
+    pub tls: super::tls::TlsSettings,
 }
 
 impl Default for DatasourceSettings {
@@ -59,6 +61,7 @@ impl Default for DatasourceSettings {
             expose_upstream_errors: false,
             batch_window: Duration::from_millis(2),
             max_response_bytes: 4 * 1024 * 1024,
+            tls: Default::default(),
         }
     }
 }
@@ -256,6 +259,7 @@ impl DatasourceSettings {
                 );
             }
         }
+        errors.extend(self.tls.validate(name));
         if errors.is_empty() {
             Ok(())
         } else {

@@ -763,6 +763,9 @@ pub fn build(
     if !settings.introspection {
         builder = builder.disable_introspection();
     }
+    if !settings.suggestions {
+        builder = builder.disable_suggestions();
+    }
     let schema = builder
         .finish()
         .map_err(|e| SchemaError(vec![format!("the schema is invalid: {e}")]))?;

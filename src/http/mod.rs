@@ -284,6 +284,7 @@ fn cors(s: &Settings) -> CorsLayer {
             .csrf
             .required_headers
             .iter()
+            .chain(&c.allowed_headers)
             .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
     );
     CorsLayer::new()

@@ -339,6 +339,49 @@ async fn cors_preflight_allows_configured_origins_only() {
 }
 
 #[tokio::test]
+async fn cors_preflight_allows_apollo_and_trace_context_headers_and_configured_ones() {
+    let allowed = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-headers")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let preflight = |app: &crate::helpers::TestApp, headers: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", "http://localhost:5173")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", headers)
+            .send()
+    };
+    let app = spawn_app().await;
+    let r = preflight(
+        &app,
+        "content-type,apollographql-client-name,apollographql-client-version,traceparent",
+    )
+    .await
+    .unwrap();
+    let list = allowed(&r);
+    for h in [
+        "apollographql-client-name",
+        "apollographql-client-version",
+        "traceparent",
+        "tracestate",
+        "content-type",
+    ] {
+        assert!(list.contains(h), "{h} in {list}");
+    }
+    assert!(!list.contains("x-tenant"), "{list}");
+    let mut settings = crate::helpers::test_settings();
+    settings.server.cors.allowed_headers = vec!["x-tenant".into()];
+    let app = crate::helpers::spawn_with(authgate::Application::builder(settings)).await;
+    let list = allowed(&preflight(&app, "x-tenant").await.unwrap());
+    assert!(list.contains("x-tenant"), "{list}");
+    assert!(!list.contains("traceparent"), "{list}");
+}
+
+#[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
     let app = spawn_app().await;
     let send = |id: Option<&'static str>| {
@@ -405,6 +448,20 @@ async fn introspection_can_be_switched_off() {
         .gql("{ __schema { queryType { name } } }", json!({}), None)
         .await;
     assert!(r.body.get("errors").is_some(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn suggestions_can_be_switched_off() {
+    let message = |r: &crate::helpers::Gql| r.body["errors"][0]["message"].to_string();
+    let app = spawn_app().await;
+    let r = app.gql("{ me { emal } }", json!({}), Some("admin")).await;
+    assert!(message(&r).contains("Did you mean"), "{}", r.body);
+    let mut s = test_settings();
+    s.graphql.suggestions = false;
+    let app = spawn_with(Application::builder(s)).await;
+    let r = app.gql("{ me { emal } }", json!({}), Some("admin")).await;
+    assert!(message(&r).contains("emal"), "{}", r.body);
+    assert!(!message(&r).contains("Did you mean"), "{}", r.body);
 }
 
 #[tokio::test]
