@@ -85,8 +85,8 @@ async fn start(envs: Vec<(&'static str, String)>) -> Running {
         .env("AUTHGATE__EMULATOR__EPHEMERAL", "true")
         .env("AUTHGATE__DEVELOPMENT__EXAMPLE_UPSTREAM", "")
         .env("AUTHGATE__TELEMETRY__FORMAT", "json")
-        .env("AUTHGATE__SERVER__REQUEST_TIMEOUT", "1s")
-        .env("AUTHGATE__SERVER__HEADER_TIMEOUT", "1s")
+        .env("AUTHGATE__SERVER__REQUEST_TIMEOUT", "3s")
+        .env("AUTHGATE__SERVER__HEADER_TIMEOUT", "3s")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     for (k, v) in envs {
@@ -244,7 +244,7 @@ async fn binary_survives_hostile_requests() {
         assert_eq!(body["errors"][0]["extensions"]["reason"], "TOKEN_INVALID");
     }
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(5), "the flood took {took:?}");
+    assert!(took < Duration::from_secs(10), "the flood took {took:?}");
     gw.assert_serving().await;
 
     // malformed Authorization headers
