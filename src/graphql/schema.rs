@@ -613,7 +613,8 @@ pub fn build(
         }
     }
     if !settings.introspection {
-        builder = builder.disable_introspection();
+        // "Did you mean …" would spell out the schema introspection hides
+        builder = builder.disable_introspection().disable_suggestions();
     }
     let schema = builder
         .finish()
