@@ -9,6 +9,7 @@ mod emulator;
 mod fleet;
 mod guard;
 mod helpers;
+mod hostile;
 mod http_contract;
 mod invites;
 mod reload;
