@@ -2,3 +2,4 @@
 //! clearly, and the gateway keeps serving.
 
 mod attacks;
+mod fuzz;
