@@ -219,3 +219,43 @@ async fn no_suggestions_when_introspection_is_off() {
     assert!(!off.as_str().unwrap().contains("Did you mean"), "{off}");
     assert!(!off.as_str().unwrap().contains("\"invitations\""), "{off}");
 }
+
+/// At the highest nesting the configuration accepts, documents and
+/// variables just inside the limit are parsed, validated and answered
+/// without exhausting the stack (a debug build's frames are the largest).
+#[tokio::test]
+async fn the_nesting_ceiling_is_safe() {
+    let mut s = test_settings();
+    let max = authgate::config::MAX_NESTING_CEILING;
+    s.graphql.limits.max_nesting = max;
+    s.graphql.limits.max_depth = max;
+    s.graphql.limits.max_expanded_fields = 100_000;
+    let app = spawn_with(Application::builder(s)).await;
+    let list = format!("{{ __typename(a: {}) }}", nested_list(max - 1));
+    let (r, took) = post_raw(&app, post_body(&list)).await;
+    // parsed and answered (`__typename` ignores its arguments)
+    assert_eq!(r.body["data"]["__typename"], "Query", "{:?}", r.body);
+    assert!(took < QUICK);
+    let object = format!(
+        "{{ __typename(a: {}1{}) }}",
+        "{a: ".repeat(max - 1),
+        "}".repeat(max - 1)
+    );
+    let (r, _) = post_raw(&app, post_body(&object)).await;
+    assert_eq!(r.body["data"]["__typename"], "Query", "{:?}", r.body);
+    let sets = format!("{}__typename{}", "{ me ".repeat(max), " }".repeat(max));
+    let (r, _) = post_raw(&app, post_body(&sets)).await;
+    // pest parsed it; async-graphql's own selection-set limit (64) refuses it
+    assert_eq!(r.code(0), "GRAPHQL_PARSE_FAILED", "{:?}", r.body);
+    let body = format!(
+        r#"{{"query":"query($p: Int) {{ invitations(page: $p) {{ total }} }}","variables":{{"p":{}}}}}"#,
+        nested_list(max - 1)
+    );
+    let (r, _) = post_raw(&app, body).await;
+    assert_eq!(r.code(0), "GRAPHQL_VALIDATION_FAILED", "{:?}", r.body);
+    still_serves(&app).await;
+}
+
+fn nested_list(levels: usize) -> String {
+    format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+}
