@@ -691,6 +691,20 @@ mod tests {
     }
 
     #[test]
+    fn nesting_limits_have_defaults_and_a_ceiling() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.graphql.limits.max_nesting, 64);
+        assert_eq!(s.graphql.limits.max_expanded_fields, 5000);
+        let err = Settings::load_from(
+            None,
+            env(&[("AUTHGATE__GRAPHQL__LIMITS__MAX_NESTING", "101")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("graphql.limits.max_nesting"), "{err}");
+    }
+
+    #[test]
     fn bad_env_value_names_the_variable() {
         let err = Settings::load_from(None, env(&[("AUTHGATE__SERVER__LISTEN", "nonsense")]))
             .unwrap_err()
