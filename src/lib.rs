@@ -7,6 +7,7 @@ pub mod auth;
 pub mod auth0;
 pub mod config;
 pub mod datasources;
+pub mod email;
 pub mod emulator;
 pub mod error;
 pub mod graphql;

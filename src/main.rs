@@ -15,7 +15,13 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// A TOML file layered over config/default.toml (env vars AUTHGATE__… win over both).
-    #[arg(long, short, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        value_name = "FILE",
+        env = "AUTHGATE_CONFIG"
+    )]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -29,6 +35,13 @@ enum Command {
     PrintSchema,
     /// Check the settings; print them with every secret redacted.
     CheckConfig,
+    /// Ask the gateway on `server.listen` (this host) for `GET /healthz`:
+    /// exit 0 when it answers 200, 1 otherwise (a container health check).
+    Healthcheck {
+        /// Give up after this long.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Run the example orders service (REST + GraphQL) that the example
     /// datasources call (development only).
     ExampleUpstream {
@@ -85,6 +98,16 @@ fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { timeout }) = cli.command {
+        // only the listen address matters: a health check run without the
+        // server's --config (a Dockerfile HEALTHCHECK) still finds it
+        let listen = Settings::load(cli.config.as_deref())
+            .map(|s| s.server.listen)
+            .ok()
+            .or_else(|| std::env::var("AUTHGATE__SERVER__LISTEN").ok()?.parse().ok())
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 4000)));
+        return healthcheck(listen, timeout).await;
+    }
     let settings = match load(cli.config.as_ref()) {
         Ok(s) => s,
         Err(code) => return code,
@@ -111,6 +134,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Healthcheck { timeout } => healthcheck(settings.server.listen, timeout).await,
         Command::PrintSchema => match compose(&settings) {
             Ok(s) => {
                 print!("{}", s.sdl);
@@ -233,4 +257,45 @@ async fn run_emulator(
     handle.shutdown().await;
     telemetry.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// `GET /healthz` on the listen address; an unspecified address (0.0.0.0,
+/// [::]) is reached through the loopback of the same family.
+async fn healthcheck(listen: std::net::SocketAddr, timeout: std::time::Duration) -> ExitCode {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(format!("http://{addr}/healthz")).send().await {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("healthcheck: http://{addr}/healthz answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "healthcheck: http://{addr}/healthz: {}",
+                if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "no answer"
+                }
+            );
+            ExitCode::FAILURE
+        }
+    }
 }

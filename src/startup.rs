@@ -125,10 +125,14 @@ impl ReadinessCheck for StoreReady {
     async fn check(&self) -> (bool, serde_json::Value) {
         match self.0.ping().await {
             Ok(()) => (true, serde_json::json!({"backend": self.0.backend()})),
-            Err(e) => (
-                false,
-                serde_json::json!({"backend": self.0.backend(), "error": e.to_string()}),
-            ),
+            // the public port says only that much; the cause goes to the log
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: the store is unavailable");
+                (
+                    false,
+                    serde_json::json!({"backend": self.0.backend(), "error": "unavailable"}),
+                )
+            }
         }
     }
 }
@@ -260,13 +264,16 @@ impl ApplicationBuilder {
             Arc::new(Auth0Client::new(self.settings.auth0.clone(), http.clone())),
             metrics.clone(),
         ));
-        let session = Arc::new(SessionService::new(
-            self.settings.session.clone(),
-            provider,
-            guard,
-            store,
-            self.settings.graphql.path.clone(),
-        ));
+        let session = Arc::new(
+            SessionService::new(
+                self.settings.session.clone(),
+                provider,
+                guard,
+                store,
+                self.settings.graphql.path.clone(),
+            )
+            .with_enumeration_key_from(&self.settings.auth0.client_secret),
+        );
         let observed = metrics.clone();
         let mgmt = crate::auth0::ManagementClient::new(&self.settings.auth0, http.clone())
             .with_observer(Arc::new(move |endpoint, status, elapsed| {
@@ -474,8 +481,8 @@ impl Application {
     /// in-flight requests for at most `server.shutdown_grace`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let grace = self.state.settings.server.shutdown_grace;
-        let app =
-            http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(self.state.clone());
+        let limits = http::serve::ConnLimits::from_settings(&self.state.settings.server);
         let mut background = self.background;
         #[cfg(unix)]
         if let Some(hangup) = self.hangup {
@@ -489,11 +496,14 @@ impl Application {
             background.push(self.reloader.spawn_watcher(watch.poll_interval));
         }
         if let (Some((l, _)), Some(m)) = (self.metrics_listener, self.state.metrics.clone()) {
-            background.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(l, crate::metrics::router(m)).await {
-                    tracing::error!(error = %e, "the metrics listener stopped");
-                }
-            }));
+            // the same connection limits: a scraper port is no back door
+            let router = crate::metrics::router(m);
+            background.push(tokio::spawn(http::serve::serve(
+                l,
+                router,
+                limits,
+                std::future::pending(),
+            )));
         }
         let mut rx = self.shutdown.subscribe();
         let (drain_tx, mut drain_rx) = watch::channel(false);
@@ -505,10 +515,10 @@ impl Application {
             tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
             let _ = drain_tx.send(true);
         };
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
-        let server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+        let server = http::serve::serve(self.listener, app, limits, signal);
+        let server = std::pin::pin!(server);
         let result = tokio::select! {
-            r = server => r.map_err(anyhow::Error::from),
+            () = server => Ok(()),
             _ = async {
                 let _ = drain_rx.wait_for(|v| *v).await;
                 tokio::time::sleep(grace).await;

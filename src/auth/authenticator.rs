@@ -61,6 +61,7 @@ struct Inner {
     client_id: Option<String>,
     expect: Expect,
     jwks: Arc<JwksStore>,
+    refetch_wait: Duration,
     store: Arc<dyn Store>,
     cache: Option<Cache<[u8; 32], Arc<Cached>>>,
     negative: Cache<[u8; 32], Rejection>,
@@ -121,7 +122,7 @@ impl Authenticator {
         });
         Self {
             inner: Arc::new(Inner {
-                roles_claim: settings.roles_claim,
+                roles_claim: settings.roles_claim.clone(),
                 audience: settings.audience,
                 client_id: settings.client_id,
                 expect: Expect {
@@ -129,8 +130,10 @@ impl Authenticator {
                     algorithms,
                     leeway: settings.leeway.as_secs(),
                     max_token_bytes: settings.max_token_bytes,
+                    roles_claim: settings.roles_claim.clone(),
                 },
                 jwks,
+                refetch_wait: settings.refetch_wait,
                 store,
                 cache,
                 negative: Cache::builder()
@@ -242,8 +245,13 @@ impl Authenticator {
         let inner = &self.inner;
         let pre: Pre = verify::precheck(token, &inner.expect)?;
         let mut keys = inner.jwks.current();
+        // A refetch for an unknown kid is waited on for at most
+        // `refetch_wait`; a hanging JWKS endpoint then costs a request that
+        // long, never the fetch's retries times its timeouts. The fetch
+        // carries on in the background and installs what it gets.
+        let wait = inner.refetch_wait;
         let lookup = if keys.is_empty() {
-            inner.jwks.refetch_for_unknown_kid().await;
+            inner.jwks.refetch_for_unknown_kid(wait).await;
             keys = inner.jwks.current();
             if keys.is_empty() {
                 return Err(VerifyError::KeysUnavailable);
@@ -252,7 +260,7 @@ impl Authenticator {
         } else {
             match keys.lookup(pre.kid.as_deref()) {
                 Lookup::UnknownKid => {
-                    inner.jwks.refetch_for_unknown_kid().await;
+                    inner.jwks.refetch_for_unknown_kid(wait).await;
                     inner.jwks.current().lookup(pre.kid.as_deref())
                 }
                 other => other,
@@ -361,7 +369,7 @@ fn to_rejection(e: VerifyError) -> Rejection {
     }
 }
 
-/// An array of strings (non-strings dropped), or a single string.
+/// An array of strings, or a single string (the verifier refused other types).
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::Array(a)) => a

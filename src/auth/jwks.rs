@@ -394,11 +394,17 @@ impl JwksStore {
     }
 
     /// A token named a `kid` we do not hold: refetch, unless one was done
-    /// within the cooldown. Concurrent callers share one fetch.
-    pub(crate) async fn refetch_for_unknown_kid(self: &Arc<Self>) {
+    /// within the cooldown. Concurrent callers share one fetch, and each
+    /// waits for it at most `wait` (the fetch goes on without them).
+    pub(crate) async fn refetch_for_unknown_kid(self: &Arc<Self>, wait: Duration) {
         if let Some(f) = self.start_or_join(true) {
-            if let Err(e) = f.await {
-                debug!(error = %e, "refetch for an unknown kid failed");
+            match tokio::time::timeout(wait, f).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(error = %e, "refetch for an unknown kid failed"),
+                Err(_) => debug!(
+                    wait = ?wait,
+                    "the JWKS refetch is slow; answering with the keys in hand"
+                ),
             }
         }
     }

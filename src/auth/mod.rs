@@ -12,6 +12,6 @@ mod verify;
 
 pub use authenticator::{Authenticator, GuardStats};
 pub use jwks::{JwksError, KeySource, KeyStatus};
-pub use principal::{Principal, Rejection, User};
-pub use settings::GuardSettings;
+pub use principal::{Principal, PrincipalKind, Rejection, User};
+pub use settings::{GuardSettings, MAX_LEEWAY};
 pub use verify::VerifyError;

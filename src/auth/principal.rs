@@ -56,6 +56,64 @@ pub struct User {
     pub token: Secret,
 }
 
+/// What kind of principal a verified access token speaks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    /// A person, from a password, password-realm or refresh grant.
+    User,
+    /// A machine, from the client-credentials grant (`sub` = `<client id>@clients`).
+    Client,
+}
+
+impl PrincipalKind {
+    /// `user` or `client`: the value datasources receive in `x-authgate-principal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Client => "client",
+        }
+    }
+}
+
+/// Auth0 marks client-credentials access tokens with this `gty`.
+const CLIENT_CREDENTIALS_GTY: &str = "client-credentials";
+/// …and gives them this subject suffix.
+const CLIENT_SUBJECT_SUFFIX: &str = "@clients";
+
+impl User {
+    /// A user or a client. A token is a client's when its `gty` says
+    /// client-credentials, or when its subject has the client form
+    /// (`<client id>@clients`, never the `provider|id` of a user): either
+    /// mark is enough, so a client never passes for a user.
+    pub fn kind(&self) -> PrincipalKind {
+        let gty = self.claims.get("gty").and_then(serde_json::Value::as_str);
+        let client_subject =
+            self.subject.ends_with(CLIENT_SUBJECT_SUFFIX) && !self.subject.contains('|');
+        if gty == Some(CLIENT_CREDENTIALS_GTY) || client_subject {
+            PrincipalKind::Client
+        } else {
+            PrincipalKind::User
+        }
+    }
+
+    pub fn is_client(&self) -> bool {
+        self.kind() == PrincipalKind::Client
+    }
+
+    /// The client id of a client principal (`azp`, else the subject less
+    /// `@clients`); `None` for a user.
+    pub fn client_id(&self) -> Option<&str> {
+        if !self.is_client() {
+            return None;
+        }
+        self.claims
+            .get("azp")
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| self.subject.strip_suffix(CLIENT_SUBJECT_SUFFIX))
+            .or(Some(self.subject.as_str()))
+    }
+}
+
 /// The caller of one request.
 #[derive(Clone, Debug)]
 pub enum Principal {
@@ -81,5 +139,57 @@ impl Principal {
             Principal::User(u) => Some(u),
             Principal::Anonymous { .. } => None,
         }
+    }
+
+    /// The kind of a verified principal; `None` when anonymous.
+    pub fn kind(&self) -> Option<PrincipalKind> {
+        self.user().map(User::kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(sub: &str, claims: serde_json::Value) -> User {
+        let serde_json::Value::Object(claims) = claims else {
+            panic!("claims are an object")
+        };
+        User {
+            subject: sub.into(),
+            scopes: Vec::new(),
+            permissions: Vec::new(),
+            roles: Vec::new(),
+            claims,
+            expires_at: 0,
+            token_id: String::new(),
+            token: Secret::new("t"),
+        }
+    }
+
+    #[test]
+    fn users_and_clients_are_told_apart() {
+        let person = user("auth0|abc", serde_json::json!({"gty": "password"}));
+        assert_eq!(person.kind(), PrincipalKind::User);
+        assert_eq!(person.client_id(), None);
+        let refreshed = user("auth0|abc", serde_json::json!({}));
+        assert_eq!(refreshed.kind(), PrincipalKind::User);
+
+        let m2m = user(
+            "Xy12@clients",
+            serde_json::json!({"gty": "client-credentials", "azp": "Xy12"}),
+        );
+        assert_eq!(m2m.kind(), PrincipalKind::Client);
+        assert_eq!(m2m.client_id(), Some("Xy12"));
+        // either mark alone is enough
+        let no_gty = user("Xy12@clients", serde_json::json!({}));
+        assert_eq!(no_gty.kind(), PrincipalKind::Client);
+        assert_eq!(no_gty.client_id(), Some("Xy12"));
+        let gty_only = user("svc", serde_json::json!({"gty": "client-credentials"}));
+        assert!(gty_only.is_client());
+        assert_eq!(gty_only.client_id(), Some("svc"));
+        // a user whose id happens to end in `@clients` keeps the user form
+        let odd = user("email|ann@clients", serde_json::json!({}));
+        assert_eq!(odd.kind(), PrincipalKind::User);
     }
 }

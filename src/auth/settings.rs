@@ -6,6 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+/// The largest `guard.leeway` accepted: a token is honoured at most this
+/// long past its `exp`, so a logout must remember it at least that long.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// The RSA algorithms the guard can verify. Anything else (`none`, `HS*`,
 /// `ES*`, `EdDSA`) is refused by [`GuardSettings::validate`]: Auth0 signs
 /// access tokens with RS256 (or PS256), and only RSA keys are loaded.
@@ -45,6 +48,10 @@ pub struct GuardSettings {
     /// A token with an unknown `kid` triggers at most one refetch per this period.
     #[serde(with = "humantime_serde")]
     pub unknown_kid_cooldown: Duration,
+    /// How long a request waits for that refetch; then it is answered with
+    /// the keys in hand while the fetch goes on in the background.
+    #[serde(with = "humantime_serde")]
+    pub refetch_wait: Duration,
     /// The namespaced claim that carries the user's roles.
     pub roles_claim: String,
     /// How many verified tokens are remembered (0 disables the cache).
@@ -65,6 +72,7 @@ impl Default for GuardSettings {
             max_token_bytes: 8192,
             refresh_interval: Duration::from_secs(600),
             unknown_kid_cooldown: Duration::from_secs(30),
+            refetch_wait: Duration::from_secs(2),
             roles_claim: "https://authgate.dev/roles".to_owned(),
             cache_capacity: 100_000,
         }
@@ -150,7 +158,7 @@ impl GuardSettings {
                 );
             }
         }
-        if self.leeway > Duration::from_secs(300) {
+        if self.leeway > MAX_LEEWAY {
             err("leeway", "must be at most 5m".into());
         }
         if !(256..=65_536).contains(&self.max_token_bytes) {
@@ -158,6 +166,9 @@ impl GuardSettings {
         }
         if self.refresh_interval < Duration::from_secs(1) {
             err("refresh_interval", "must be at least 1s".into());
+        }
+        if self.refetch_wait > Duration::from_secs(30) {
+            err("refetch_wait", "must be at most 30s".into());
         }
         if self.roles_claim.trim().is_empty() {
             err("roles_claim", "must not be empty".into());
@@ -191,6 +202,7 @@ mod tests {
         assert_eq!(s.max_token_bytes, 8192);
         assert_eq!(s.refresh_interval, Duration::from_secs(600));
         assert_eq!(s.unknown_kid_cooldown, Duration::from_secs(30));
+        assert_eq!(s.refetch_wait, Duration::from_secs(2));
         assert_eq!(s.roles_claim, "https://authgate.dev/roles");
         assert_eq!(s.cache_capacity, 100_000);
         assert!(good().validate().is_ok());

@@ -44,11 +44,17 @@ impl VerifyError {
                 | VerifyError::Invalid(BAD_SIGNATURE)
                 | VerifyError::Invalid(BAD_ISSUER)
                 | VerifyError::Invalid(BAD_AUDIENCE)
+                | VerifyError::Invalid(AMBIGUOUS_HEADER)
+                | VerifyError::Invalid(AMBIGUOUS_CLAIMS)
+                | VerifyError::Invalid(BAD_CLAIM_TYPE)
         )
     }
 }
 
 const BAD_SIGNATURE: &str = "signature does not verify";
+const AMBIGUOUS_HEADER: &str = "header is not a JSON object with unique members";
+const AMBIGUOUS_CLAIMS: &str = "claims are not a JSON object with unique members";
+const BAD_CLAIM_TYPE: &str = "a claim has the wrong JSON type";
 const BAD_ISSUER: &str = "wrong issuer";
 const BAD_AUDIENCE: &str = "wrong audience";
 
@@ -67,6 +73,8 @@ pub(crate) struct Expect {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) leeway: u64,
     pub(crate) max_token_bytes: usize,
+    /// the namespaced roles claim (an array of strings when present)
+    pub(crate) roles_claim: String,
 }
 
 /// The result of the structural checks.
@@ -113,8 +121,7 @@ pub(crate) fn precheck(token: &str, expect: &Expect) -> Result<Pre, VerifyError>
     let header = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| VerifyError::Invalid("header is not base64url"))?;
-    let header: Map<String, Value> =
-        serde_json::from_slice(&header).map_err(|_| VerifyError::Invalid("header is not JSON"))?;
+    let header = strict_object(&header).ok_or(VerifyError::Invalid(AMBIGUOUS_HEADER))?;
     if KEY_POINTERS.iter().any(|k| header.contains_key(*k)) {
         return Err(VerifyError::Invalid(
             "header points at a key (jku/x5u/jwk/x5c)",
@@ -192,7 +199,114 @@ fn payload_claims(token: &str) -> Result<Map<String, Value>, VerifyError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| VerifyError::Invalid("malformed token"))?;
-    serde_json::from_slice(&bytes).map_err(|_| VerifyError::Invalid("malformed token"))
+    strict_object(&bytes).ok_or(VerifyError::Invalid(AMBIGUOUS_CLAIMS))
+}
+
+/// A JSON object whose objects (at every level) name each member once. A
+/// token whose header or claims say `"alg"` or `"sub"` twice means two
+/// things to two parsers; the boundary refuses it rather than take the last
+/// (RFC 7515 §4 and RFC 7519 §4 allow refusing). One pass over the decoded segment,
+/// nesting bounded by serde_json's recursion limit; the segment itself by
+/// `max_token_bytes`.
+fn strict_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Strict>(bytes) {
+        Ok(Strict(Value::Object(map))) => Some(map),
+        _ => None,
+    }
+}
+
+/// A JSON value deserialised with duplicate member names refused.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(v) = map.next_value()?;
+            if out.insert(key, v).is_some() {
+                return Err(serde::de::Error::custom("duplicate member name"));
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// The JSON types of the registered claims (and of those the guard reads):
+/// a claim of the wrong type makes the token invalid rather than being
+/// skipped or read another way.
+fn check_types(c: &Map<String, Value>, roles_claim: &str) -> Result<(), VerifyError> {
+    let bad = Err(VerifyError::Invalid(BAD_CLAIM_TYPE));
+    for name in [
+        "iss",
+        "sub",
+        "azp",
+        "jti",
+        "scope",
+        "gty",
+        "client_id",
+        "nonce",
+    ] {
+        if c.get(name).is_some_and(|v| !v.is_string()) {
+            return bad;
+        }
+    }
+    match c.get("aud") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) => {}
+        Some(_) => return bad,
+    }
+    for name in ["permissions", roles_claim] {
+        match c.get(name) {
+            None | Some(Value::String(_)) => {}
+            Some(Value::Array(list)) if list.iter().all(Value::is_string) => {}
+            Some(_) => return bad,
+        }
+    }
+    Ok(())
 }
 
 /// Our own checks, independent of jsonwebtoken's (defence in depth, and
@@ -206,6 +320,7 @@ fn check_claims(
     check_exp: bool,
 ) -> Result<u64, VerifyError> {
     let leeway = expect.leeway;
+    check_types(c, &expect.roles_claim)?;
     if c.get("iss").and_then(Value::as_str) != Some(expect.issuer.as_str()) {
         return Err(VerifyError::Invalid(BAD_ISSUER));
     }
@@ -290,6 +405,7 @@ mod tests {
             algorithms: vec![Algorithm::RS256],
             leeway: 30,
             max_token_bytes: 8192,
+            roles_claim: "https://t/roles".into(),
         }
     }
 
@@ -321,12 +437,45 @@ mod tests {
             r#"{"alg":"RS256","crit":["exp"]}"#,
             r#"{"alg":"RS256","x5c":["AAAA"]}"#,
             r#"["alg"]"#,
+            r#"{"alg":"none","alg":"RS256"}"#,
+            r#"{"alg":"RS256","kid":"a","kid":"b"}"#,
+            r#"{"alg":"RS256","x":{"y":1,"y":2}}"#,
         ] {
             let t = format!("{}.{}.c2ln", b64(h), b64("{}"));
             assert!(
                 matches!(precheck(&t, &expect()), Err(VerifyError::Invalid(_))),
                 "{h}"
             );
+        }
+    }
+
+    #[test]
+    fn duplicate_members_are_refused_at_any_depth() {
+        assert!(strict_object(br#"{"a":1,"b":[{"c":1},{"c":2}]}"#).is_some());
+        assert!(strict_object(br#"{"sub":"a","sub":"b"}"#).is_none());
+        assert!(strict_object(br#"{"a":[{"c":1,"c":1}]}"#).is_none());
+        assert!(strict_object(br#"[1]"#).is_none());
+        assert!(strict_object(br#"{"a":1} x"#).is_none());
+    }
+
+    #[test]
+    fn claim_types_are_checked() {
+        let ok: Map<String, Value> = serde_json::from_str(
+            r#"{"iss":"i","sub":"s","aud":["a","b"],"permissions":["p"],"https://t/roles":[]}"#,
+        )
+        .unwrap();
+        assert!(check_types(&ok, "https://t/roles").is_ok());
+        for bad in [
+            r#"{"aud":["a",1]}"#,
+            r#"{"aud":{"a":1}}"#,
+            r#"{"sub":7}"#,
+            r#"{"scope":["read"]}"#,
+            r#"{"permissions":{"p":1}}"#,
+            r#"{"permissions":["p",null]}"#,
+            r#"{"https://t/roles":["admin",1]}"#,
+        ] {
+            let c: Map<String, Value> = serde_json::from_str(bad).unwrap();
+            assert!(check_types(&c, "https://t/roles").is_err(), "{bad}");
         }
     }
 

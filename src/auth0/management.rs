@@ -69,6 +69,20 @@ pub struct Role {
     pub description: Option<String>,
 }
 
+/// A permission a role grants (`GET /api/v2/roles/{id}/permissions`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct RolePermission {
+    /// e.g. `read:orders`
+    pub permission_name: String,
+    /// The API (audience) that defines the permission.
+    #[serde(default)]
+    pub resource_server_identifier: Option<String>,
+    #[serde(default)]
+    pub resource_server_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
 /// A page of a user search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserPage {
@@ -145,6 +159,7 @@ fn endpoint_label(method: &Method, path: &str) -> &'static str {
         ("GET", ["users-by-email"]) => "mgmt_users_by_email",
         ("GET", ["roles"]) => "mgmt_list_roles",
         ("GET", ["users", _, "roles"]) => "mgmt_user_roles",
+        ("GET", ["roles", _, "permissions"]) => "mgmt_role_permissions",
         ("POST", ["users", _, "roles"]) => "mgmt_assign_roles",
         ("POST", ["tickets", "password-change"]) => "mgmt_password_change_ticket",
         _ => "mgmt_other",
@@ -488,45 +503,52 @@ impl ManagementClient {
         }
     }
 
-    /// Pages through a role listing (`roles` object with totals, or bare arrays).
-    async fn all_roles(
+    /// Pages through a listing: with `include_totals`, Auth0 answers an
+    /// object holding the items under `key` and a `total`; bare arrays are
+    /// tolerated (then a short page ends the listing).
+    async fn all_pages<T: DeserializeOwned>(
         &self,
         path: &str,
         extra: &[(&str, String)],
-    ) -> Result<Vec<Role>, ManagementError> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum RolesPage {
-            Totals {
-                roles: Vec<Role>,
-                #[serde(default)]
-                total: Option<u64>,
-            },
-            Plain(Vec<Role>),
-        }
-        let mut roles = Vec::new();
+        key: &str,
+    ) -> Result<Vec<T>, ManagementError> {
+        let mut items: Vec<T> = Vec::new();
         for page in 0..MAX_PAGES {
             let mut query: Vec<(&str, String)> = extra.to_vec();
             query.push(("page", page.to_string()));
             query.push(("per_page", PAGE_SIZE.to_string()));
             query.push(("include_totals", "true".to_owned()));
             let answer = self.call(Method::GET, path, &query, None).await?;
-            let (batch, total) = match parse::<RolesPage>(&answer, "roles")? {
-                RolesPage::Totals { roles, total } => (roles, total),
-                RolesPage::Plain(roles) => (roles, None),
+            let (batch, total) = match parse::<Value>(&answer, key)? {
+                Value::Array(batch) => (batch, None),
+                Value::Object(mut o) => match o.remove(key) {
+                    Some(Value::Array(batch)) => (batch, o.get("total").and_then(Value::as_u64)),
+                    _ => return Err(unavailable(format!("unexpected {key} answer"))),
+                },
+                _ => return Err(unavailable(format!("unexpected {key} answer"))),
             };
             let batch_len = batch.len();
-            roles.extend(batch);
-            let done = match total {
-                Some(total) => roles.len() as u64 >= total,
-                None => false,
-            };
+            for item in batch {
+                items.push(
+                    serde_json::from_value(item)
+                        .map_err(|_| unavailable(format!("unexpected {key} answer")))?,
+                );
+            }
+            let done = total.is_some_and(|total| items.len() as u64 >= total);
             if done || batch_len < PAGE_SIZE as usize {
-                return Ok(roles);
+                return Ok(items);
             }
         }
-        tracing::warn!(pages = MAX_PAGES, "role listing truncated");
-        Ok(roles)
+        tracing::warn!(pages = MAX_PAGES, key, "listing truncated");
+        Ok(items)
+    }
+
+    async fn all_roles(
+        &self,
+        path: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<Role>, ManagementError> {
+        self.all_pages(path, extra, "roles").await
     }
 
     /// `GET /api/v2/roles`, all pages, optionally filtered by name (case-insensitive, substring).
@@ -567,6 +589,20 @@ impl ManagementClient {
     pub async fn user_roles(&self, user_id: &str) -> Result<Vec<Role>, ManagementError> {
         self.all_roles(&format!("api/v2/users/{}/roles", enc(user_id)), &[])
             .await
+    }
+
+    /// `GET /api/v2/roles/{id}/permissions`, all pages (`read:roles`).
+    #[instrument(name = "auth0.mgmt.role_permissions", skip_all, fields(role_id = %role_id, status, error_code))]
+    pub async fn role_permissions(
+        &self,
+        role_id: &str,
+    ) -> Result<Vec<RolePermission>, ManagementError> {
+        self.all_pages(
+            &format!("api/v2/roles/{}/permissions", enc(role_id)),
+            &[],
+            "permissions",
+        )
+        .await
     }
 
     /// `POST /api/v2/tickets/password-change` (201) → the ticket URL (ends with `#`;

@@ -20,7 +20,9 @@ use crate::config::Secret;
 pub use client::Auth0Client;
 pub use error::{ManagementError, ProviderError};
 pub use http::http_client;
-pub use management::{CreateUser, ManagementClient, ManagementUser, Role, TicketRequest, UserPage};
+pub use management::{
+    CreateUser, ManagementClient, ManagementUser, Role, RolePermission, TicketRequest, UserPage,
+};
 pub use settings::{Auth0Settings, ManagementSettings};
 
 /// An identity provider the auth mutations call. Auth0 (or its emulator) today;

@@ -23,6 +23,10 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 /// its datasources, the emulator's seeded accounts.
 pub const DEVELOPMENT_TOML: &str = include_str!("../../config/development.toml");
 
+/// `guard.snapshot_path` in config/default.toml: applies only when the keys
+/// come from `guard.jwks_url`.
+pub const DEFAULT_SNAPSHOT_PATH: &str = ".authgate/jwks-snapshot.json";
+
 /// The environment-variable prefix; `__` separates nesting levels.
 pub const ENV_PREFIX: &str = "AUTHGATE__";
 
@@ -115,11 +119,35 @@ pub struct ServerSettings {
     /// How long SIGTERM/SIGINT waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Longest time a client may take to send a request's headers (HTTP/1.1).
+    /// Hyper also runs it while a kept-alive connection waits for its next
+    /// request.
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long
+    /// is closed.
+    #[serde(with = "humantime_serde", default = "default_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs). Empty: the socket
     /// peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors: CorsSettings,
     pub csrf: CsrfSettings,
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_connections() -> usize {
+    4096
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,6 +160,23 @@ pub struct CorsSettings {
     pub allow_credentials: bool,
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
+    /// Request headers a browser may send cross-origin, besides
+    /// `content-type`, `authorization`, `accept`, `x-request-id` and the CSRF
+    /// headers (always allowed). Default: Apollo Client's client-awareness
+    /// headers and W3C trace context.
+    #[serde(default = "default_cors_allowed_headers")]
+    pub allowed_headers: Vec<String>,
+}
+
+fn default_cors_allowed_headers() -> Vec<String> {
+    [
+        "apollographql-client-name",
+        "apollographql-client-version",
+        "traceparent",
+        "tracestate",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -151,12 +196,17 @@ pub struct GraphqlSettings {
     pub path: String,
     /// Folders (their `*.graphql` files, sorted) and files the schema is built from.
     pub schema: Vec<PathBuf>,
-    /// Where `print-schema --write` and the staleness test put the composed SDL.
+    /// The composed SDL checked in for clients (regenerate with
+    /// `authgate print-schema > FILE`); a test keeps it current.
     pub composed_schema: PathBuf,
     /// Serve GraphiQL to browsers on `GET {path}`.
     pub graphiql: bool,
     /// Answer `__schema` / `__type` queries.
     pub introspection: bool,
+    /// "Did you mean …?" in validation errors: they name fields and types
+    /// the caller did not ask for, which introspection = false would hide.
+    #[serde(default)]
+    pub suggestions: bool,
     pub limits: LimitSettings,
     /// Parsed and validated documents kept per schema, keyed by their text
     /// (a document counts one per started KiB of text). 0: off.
@@ -246,12 +296,11 @@ impl ConfigIssue {
 
 impl std::fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let key = if self.key.is_empty() {
-            "(top level)"
+        if self.key.is_empty() {
+            write!(f, "config error: {}", self.message)?;
         } else {
-            &self.key
-        };
-        write!(f, "config error: {key}: {}", self.message)?;
+            write!(f, "config error: {}: {}", self.key, self.message)?;
+        }
         match &self.source {
             Some(src) => write!(f, " (from {src})"),
             None if !self.key.is_empty() => write!(f, " (env: {})", env_var_for(&self.key)),
@@ -328,6 +377,21 @@ impl Settings {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut issues = Vec::new();
+        // what a real tenant needs, reported once, all together, first
+        let missing = self.missing_tenant_keys();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|k| format!("{k} ({})", env_var_for(k)))
+                .collect();
+            issues.push(ConfigIssue::new(
+                "",
+                format!(
+                    "a real Auth0 tenant needs settings that are missing: {}. Set them in the --config file or as environment variables (see config/production.example.toml)",
+                    list.join(", ")
+                ),
+            ));
+        }
         let s = &self.server;
         if s.body_limit < 1024 {
             issues.push(ConfigIssue::new(
@@ -339,6 +403,20 @@ impl Settings {
             issues.push(ConfigIssue::new(
                 "server.request_timeout",
                 "must be greater than zero",
+            ));
+        }
+        for (key, d) in [
+            ("server.header_timeout", s.header_timeout),
+            ("server.idle_timeout", s.idle_timeout),
+        ] {
+            if d.is_zero() {
+                issues.push(ConfigIssue::new(key, "must be greater than zero"));
+            }
+        }
+        if s.max_connections == 0 {
+            issues.push(ConfigIssue::new(
+                "server.max_connections",
+                "must be at least 1",
             ));
         }
         for (i, origin) in s.cors.allowed_origins.iter().enumerate() {
@@ -366,6 +444,14 @@ impl Settings {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
                 issues.push(ConfigIssue::new(
                     format!("server.csrf.required_headers.{i}"),
+                    format!("`{h}` is not a valid header name"),
+                ));
+            }
+        }
+        for (i, h) in s.cors.allowed_headers.iter().enumerate() {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                issues.push(ConfigIssue::new(
+                    format!("server.cors.allowed_headers.{i}"),
                     format!("`{h}` is not a valid header name"),
                 ));
             }
@@ -417,10 +503,24 @@ impl Settings {
             }
             ProviderKind::Auth0 => {
                 if let Err(errs) = self.auth0.validate() {
-                    issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+                    issues.extend(
+                        errs.into_iter()
+                            .filter(|(k, _)| !missing.contains(&k.as_str()))
+                            .map(|(k, m)| ConfigIssue::new(k, m)),
+                    );
                 }
             }
             ProviderKind::Emulator => {}
+        }
+        if self.identity.provider == ProviderKind::Emulator && !self.emulator.allow_non_loopback {
+            // the emulator publishes its seeded accounts' passwords in the README
+            let why = "the embedded emulator and its seeded development accounts only serve on a loopback address (127.0.0.1); use a real Auth0 tenant, or set emulator.allow_non_loopback = true (development only)";
+            if !self.server.listen.ip().is_loopback() {
+                issues.push(ConfigIssue::new("server.listen", why));
+            }
+            if !self.identity.emulator_listen.ip().is_loopback() {
+                issues.push(ConfigIssue::new("identity.emulator_listen", why));
+            }
         }
         for (name, ds) in &self.datasources {
             if let Err(errs) = ds.validate(name) {
@@ -449,7 +549,22 @@ impl Settings {
             issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
         }
         if let Err(errs) = self.effective_guard(None).validate() {
-            issues.extend(errs.into_iter().map(|(k, m)| ConfigIssue::new(k, m)));
+            // the guard's blanks come from [auth0]: a missing tenant key is
+            // already reported above
+            let derived = |k: &str| match k {
+                "guard.issuer" | "guard.jwks_url" => {
+                    self.guard.issuer.is_empty() && missing.contains(&"auth0.domain")
+                }
+                "guard.audience" => {
+                    self.guard.audience.is_empty() && missing.contains(&"auth0.audience")
+                }
+                _ => false,
+            };
+            issues.extend(
+                errs.into_iter()
+                    .filter(|(k, _)| !derived(k))
+                    .map(|(k, m)| ConfigIssue::new(k, m)),
+            );
         }
         issues.extend(
             self.session
@@ -491,6 +606,29 @@ impl Settings {
         }
     }
 
+    /// The `[auth0]` keys a real tenant needs that are left empty (none with
+    /// the emulator, which fills them).
+    fn missing_tenant_keys(&self) -> Vec<&'static str> {
+        if self.identity.provider != ProviderKind::Auth0 {
+            return Vec::new();
+        }
+        let a = &self.auth0;
+        let mut missing = Vec::new();
+        if a.domain.trim().is_empty() && a.base_url.is_none() {
+            missing.push("auth0.domain");
+        }
+        if a.client_id.trim().is_empty() {
+            missing.push("auth0.client_id");
+        }
+        if a.client_secret.is_empty() {
+            missing.push("auth0.client_secret");
+        }
+        if a.audience.trim().is_empty() {
+            missing.push("auth0.audience");
+        }
+        missing
+    }
+
     /// The guard's settings with the blanks filled from the identity provider
     /// (`issuer` given: the emulator's, known once it is bound).
     pub fn effective_guard(&self, issuer: Option<&str>) -> crate::auth::GuardSettings {
@@ -523,6 +661,14 @@ impl Settings {
             ))
             .ok();
         }
+        // the compiled-in snapshot path serves jwks_url only; "" turns it off
+        match &g.snapshot_path {
+            Some(p) if p.as_os_str().is_empty() => g.snapshot_path = None,
+            Some(p) if g.jwks_file.is_some() && p == Path::new(DEFAULT_SNAPSHOT_PATH) => {
+                g.snapshot_path = None
+            }
+            _ => {}
+        }
         g
     }
 
@@ -534,20 +680,28 @@ impl Settings {
 
     /// The client's IP address: the socket peer, or the right-most address of
     /// `X-Forwarded-For` that is not a trusted proxy, when the peer is one.
-    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    ///
+    /// `forwarded_for` is every `X-Forwarded-For` line in order: a proxy may
+    /// append its own line rather than extend the client's, so the lines are
+    /// one list and the walk starts from the last. An IPv4 address seen
+    /// through a dual-stack socket (`::ffff:a.b.c.d`) is compared as IPv4.
+    pub fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
         let trusted = |ip: &IpAddr| self.server.trusted_proxies.iter().any(|n| n.contains(ip));
+        let peer = peer.to_canonical();
         if !trusted(&peer) {
             return peer;
         }
-        let Some(chain) = forwarded_for else {
-            return peer;
-        };
+        let lines: Vec<&str> = forwarded_for.into_iter().collect();
         let mut client = peer;
-        for hop in chain.rsplit(',') {
+        for hop in lines.iter().rev().flat_map(|line| line.rsplit(',')) {
             match hop.trim().parse::<IpAddr>() {
                 Ok(ip) => {
-                    client = ip;
-                    if !trusted(&ip) {
+                    client = ip.to_canonical();
+                    if !trusted(&client) {
                         break;
                     }
                 }
@@ -614,26 +768,31 @@ fn insert_path(dict: &mut Dict, path: &[String], value: Value) {
     }
 }
 
+/// `path.field`, or `field` at the top level.
+fn with_field(path: &[String], field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{}.{field}", path.join("."))
+    }
+}
+
 fn from_figment(err: figment::Error) -> ConfigError {
     let issues = err
         .into_iter()
         .map(|e| {
             let mut key = e.path.join(".");
             let message = match &e.kind {
+                // figment's path of an unknown key already ends with the key
+                // (it fails while reading the key); a missing one's does not
                 figment::error::Kind::UnknownField(field, _) => {
-                    key = if key.is_empty() {
-                        field.clone()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    if e.path.is_empty() {
+                        key = field.clone();
+                    }
                     "unknown key (check its spelling)".to_owned()
                 }
                 figment::error::Kind::MissingField(field) => {
-                    key = if key.is_empty() {
-                        field.to_string()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    key = with_field(&e.path, field);
                     "missing".to_owned()
                 }
                 other => other.to_string(),
@@ -674,6 +833,31 @@ mod tests {
         let s = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!(s.server.listen.to_string(), "127.0.0.1:4000");
         assert_eq!(s.environment, Environment::Development);
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_must_be_positive() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.server.max_connections, 4096);
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("AUTHGATE__SERVER__HEADER_TIMEOUT", "0s"),
+                ("AUTHGATE__SERVER__IDLE_TIMEOUT", "0s"),
+                ("AUTHGATE__SERVER__MAX_CONNECTIONS", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "server.header_timeout",
+            "server.idle_timeout",
+            "server.max_connections",
+        ] {
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]
@@ -724,6 +908,35 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_are_named_once() {
+        for (source, file) in [
+            (env(&[("AUTHGATE__STORE__BOGUS", "x")]), None),
+            (Vec::new(), Some("[store]\nbogus = 1\n")),
+        ] {
+            let path = file.map(|text| {
+                let p =
+                    std::env::temp_dir().join(format!("authgate-{}.toml", uuid::Uuid::new_v4()));
+                std::fs::write(&p, text).unwrap();
+                p
+            });
+            let err = Settings::load_from(path.as_deref(), source)
+                .unwrap_err()
+                .to_string();
+            if let Some(p) = &path {
+                let _ = std::fs::remove_file(p);
+            }
+            assert!(err.contains("store.bogus"), "{err}");
+            assert!(!err.contains("bogus.bogus"), "{err}");
+        }
+        // a key spelt like its section is still named in full
+        let err = Settings::load_from(None, env(&[("AUTHGATE__STORE__STORE", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.store:"), "{err}");
+        assert!(!err.contains("store.store.store"), "{err}");
+    }
+
+    #[test]
     fn client_ip_trusts_only_configured_proxies() {
         let mut s = Settings::load_from(None, env(&[])).unwrap();
         let peer: IpAddr = "10.0.0.5".parse().unwrap();
@@ -735,6 +948,54 @@ mod tests {
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
         assert_eq!(s.client_ip(peer, Some("garbage")), peer);
+    }
+
+    #[test]
+    fn client_ip_reads_every_forwarded_for_line() {
+        let mut s = Settings::load_from(None, env(&[])).unwrap();
+        s.server.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        // the client forged the first line; the proxy appended its own
+        let lines = ["1.2.3.4", "203.0.113.9"];
+        assert_eq!(
+            s.client_ip(peer, lines),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let lines = ["1.2.3.4", "203.0.113.9, 10.0.0.4"];
+        assert_eq!(
+            s.client_ip(peer, lines),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // the walk crosses lines while the hops are trusted proxies
+        let lines = ["198.51.100.7", "10.0.0.4"];
+        assert_eq!(
+            s.client_ip(peer, lines),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        // an unreadable line stops the walk, like any unparsable hop
+        assert_eq!(s.client_ip(peer, ["198.51.100.7", ""]), peer);
+    }
+
+    #[test]
+    fn client_ip_compares_ipv4_mapped_addresses_as_ipv4() {
+        let mut s = Settings::load_from(None, env(&[])).unwrap();
+        s.server.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        // an IPv4 proxy seen by a dual-stack listener
+        let peer: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
+        assert_eq!(
+            s.client_ip(peer, Some("203.0.113.9, ::ffff:10.0.0.4")),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // a mapped client address comes back as IPv4
+        assert_eq!(
+            s.client_ip(peer, Some("::ffff:203.0.113.9")),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        let direct: IpAddr = "::ffff:198.51.100.1".parse().unwrap();
+        assert_eq!(
+            s.client_ip(direct, None),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
@@ -756,6 +1017,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("store.url"), "{err}");
+    }
+
+    #[test]
+    fn the_default_snapshot_path_serves_jwks_url_only() {
+        let dev = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(
+            dev.guard.snapshot_path.as_deref(),
+            Some(Path::new(DEFAULT_SNAPSHOT_PATH)),
+            "config/default.toml and DEFAULT_SNAPSHOT_PATH agree"
+        );
+        assert!(dev.effective_guard(None).snapshot_path.is_some());
+        // a static key file: the compiled-in snapshot path does not apply
+        let file =
+            Settings::load_from(None, env(&[("AUTHGATE__GUARD__JWKS_FILE", "/k.json")])).unwrap();
+        let g = file.effective_guard(None);
+        assert_eq!(g.snapshot_path, None);
+        assert_eq!(g.jwks_url, None);
+        // "" turns it off
+        let off =
+            Settings::load_from(None, env(&[("AUTHGATE__GUARD__SNAPSHOT_PATH", "")])).unwrap();
+        assert_eq!(off.effective_guard(None).snapshot_path, None);
+        // an explicit path next to a static file is a mistake worth naming
+        let err = Settings::load_from(
+            None,
+            env(&[
+                ("AUTHGATE__GUARD__JWKS_FILE", "/k.json"),
+                ("AUTHGATE__GUARD__SNAPSHOT_PATH", "/var/lib/authgate/s.json"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("guard.snapshot_path"), "{err}");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum DatasourceError {
     /// The answer was not the JSON expected.
     #[error("the {source_name} service sent an invalid answer: {detail}")]
     InvalidAnswer { source_name: String, detail: String },
+    /// The answer was larger than `max_response_bytes`.
+    #[error("the {source_name} service sent an answer larger than {limit} bytes")]
+    TooLarge { source_name: String, limit: usize },
     /// The service token could not be obtained.
     #[error("no service token for the {source_name} service: {detail}")]
     ServiceToken { source_name: String, detail: String },
@@ -51,7 +54,8 @@ impl DatasourceError {
         match self {
             DatasourceError::Timeout { .. }
             | DatasourceError::Connect { .. }
-            | DatasourceError::InvalidAnswer { .. } => true,
+            | DatasourceError::InvalidAnswer { .. }
+            | DatasourceError::TooLarge { .. } => true,
             DatasourceError::Status { status, .. } => *status >= 500,
             _ => false,
         }
@@ -76,6 +80,10 @@ impl DatasourceError {
             DatasourceError::InvalidAnswer { source_name, .. } => ApiError::UpstreamUnavailable {
                 message: format!("the {source_name} service sent an invalid answer"),
                 reason: Some("UPSTREAM_INVALID_RESPONSE"),
+            },
+            DatasourceError::TooLarge { source_name, .. } => ApiError::UpstreamUnavailable {
+                message: format!("the {source_name} service sent an answer that is too large"),
+                reason: Some("UPSTREAM_RESPONSE_TOO_LARGE"),
             },
             DatasourceError::ServiceToken { source_name, .. } => ApiError::UpstreamUnavailable {
                 message: format!("the {source_name} service cannot be called: no service token"),

@@ -10,7 +10,7 @@ use tracing::instrument;
 use url::Url;
 
 use super::error::DatasourceError;
-use crate::auth::Principal;
+use crate::auth::{Principal, User};
 use crate::config::Secret;
 
 /// A freshly issued service token.
@@ -170,6 +170,19 @@ fn bearer(token: &Secret) -> Option<HeaderValue> {
     Some(v)
 }
 
+/// Tells an upstream whether the caller is a person (`user`) or a machine
+/// (`client`, a client-credentials token), with every identity that
+/// forwards the caller (`forward_token`, `claims_headers`). Set by authgate
+/// over anything the client sent.
+pub const PRINCIPAL_HEADER: &str = "x-authgate-principal";
+
+fn kind_header(u: &User) -> (HeaderName, HeaderValue) {
+    (
+        HeaderName::from_static(PRINCIPAL_HEADER),
+        HeaderValue::from_static(u.kind().as_str()),
+    )
+}
+
 fn claim_text(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.clone()),
@@ -200,6 +213,7 @@ impl Identity {
                 Some(u) => bearer(&u.token)
                     .map(|v| (http::header::AUTHORIZATION, v))
                     .into_iter()
+                    .chain([kind_header(u)])
                     .collect(),
                 None => Vec::new(),
             },
@@ -207,11 +221,17 @@ impl Identity {
                 Some(u) => map
                     .iter()
                     .filter_map(|(h, claim)| {
-                        let text = match u.claims.get(claim).and_then(claim_text) {
-                            Some(t) => t,
-                            None if claim == "sub" => u.subject.clone(),
-                            None if claim == "permissions" => u.permissions.join(","),
-                            None => return None,
+                        // a client's subject is its client id, not the
+                        // `<id>@clients` form a user id could be mistaken for
+                        let client_subject = (claim == "sub").then(|| u.client_id()).flatten();
+                        let text = match client_subject {
+                            Some(id) => id.to_owned(),
+                            None => match u.claims.get(claim).and_then(claim_text) {
+                                Some(t) => t,
+                                None if claim == "sub" => u.subject.clone(),
+                                None if claim == "permissions" => u.permissions.join(","),
+                                None => return None,
+                            },
                         };
                         match HeaderValue::from_bytes(text.as_bytes()) {
                             Ok(v) => Some((h.clone(), v)),
@@ -221,6 +241,7 @@ impl Identity {
                             }
                         }
                     })
+                    .chain([kind_header(u)])
                     .collect(),
                 None => Vec::new(),
             },
@@ -232,5 +253,77 @@ impl Identity {
                     .collect()
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::User;
+
+    fn principal(sub: &str, claims: serde_json::Value) -> Principal {
+        let serde_json::Value::Object(claims) = claims else {
+            panic!("claims are an object")
+        };
+        Principal::User(Arc::new(User {
+            subject: sub.into(),
+            scopes: Vec::new(),
+            permissions: vec!["read:orders".into()],
+            roles: Vec::new(),
+            claims,
+            expires_at: 0,
+            token_id: String::new(),
+            token: Secret::new("the-token"),
+        }))
+    }
+
+    fn header<'a>(headers: &'a [(HeaderName, HeaderValue)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(h, _)| h.as_str() == name)
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+
+    #[tokio::test]
+    async fn upstreams_are_told_users_from_clients() {
+        let claims = Identity::Claims(vec![
+            (HeaderName::from_static("x-user-id"), "sub".into()),
+            (
+                HeaderName::from_static("x-user-permissions"),
+                "permissions".into(),
+            ),
+        ]);
+        let user = principal("auth0|abc", serde_json::json!({"sub": "auth0|abc"}));
+        let client = principal(
+            "m2m@clients",
+            serde_json::json!({"sub": "m2m@clients", "gty": "client-credentials", "azp": "m2m"}),
+        );
+
+        let h = claims.headers("svc", &user).await.unwrap();
+        assert_eq!(header(&h, "x-user-id"), Some("auth0|abc"));
+        assert_eq!(header(&h, PRINCIPAL_HEADER), Some("user"));
+        let h = claims.headers("svc", &client).await.unwrap();
+        assert_eq!(
+            header(&h, "x-user-id"),
+            Some("m2m"),
+            "the client id is the subject"
+        );
+        assert_eq!(header(&h, "x-user-permissions"), Some("read:orders"));
+        assert_eq!(header(&h, PRINCIPAL_HEADER), Some("client"));
+
+        let h = Identity::Forward.headers("svc", &client).await.unwrap();
+        assert_eq!(header(&h, "authorization"), Some("Bearer the-token"));
+        assert_eq!(header(&h, PRINCIPAL_HEADER), Some("client"));
+        // nobody to speak for: no identity, no kind
+        let h = claims
+            .headers("svc", &Principal::anonymous())
+            .await
+            .unwrap();
+        assert!(h.is_empty());
+        assert!(Identity::None
+            .headers("svc", &client)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -14,6 +14,7 @@ mod passthrough;
 mod rest;
 mod settings;
 mod template;
+mod tls;
 mod upstream;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,10 +22,11 @@ use std::sync::Arc;
 
 pub use cache::{RequestCache, RequestCacheExtension};
 pub use error::DatasourceError;
-pub use identity::{ClientCredentials, FetchedToken, ServiceTokenSource};
+pub use identity::{ClientCredentials, FetchedToken, ServiceTokenSource, PRINCIPAL_HEADER};
 pub use settings::{
     CircuitBreakerSettings, ClaimsHeaders, DatasourceSettings, IdentityMode, ServiceTokenSettings,
 };
+pub use tls::TlsSettings;
 
 use crate::graphql::{DirectiveResolverFactory, FieldSite, Resolver};
 use identity::{CachedServiceToken, Identity};
@@ -115,14 +117,17 @@ impl Datasources {
                         Identity::Service(CachedServiceToken::new(source, t.audience.clone()))
                     }
                 };
+            // a private CA or a client certificate: a client of its own
+            let client = match s.tls.client(name) {
+                Ok(own) => own.unwrap_or_else(|| http.clone()),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             upstreams.insert(
                 name.clone(),
-                Arc::new(Upstream::new(
-                    name.clone(),
-                    s.clone(),
-                    identity,
-                    http.clone(),
-                )),
+                Arc::new(Upstream::new(name.clone(), s.clone(), identity, client)),
             );
         }
         if errors.is_empty() {

@@ -15,7 +15,9 @@ use serde_json::{json, Value as Json};
 
 use super::error::DatasourceError;
 use super::upstream::{Call, Upstream};
-use crate::error::ApiError;
+use crate::auth::Principal;
+use crate::error::{ApiError, Code};
+use crate::graphql::authz::AuthzIndex;
 use crate::graphql::schema::{base_name, to_field_value, MergedKind, PROPAGATED};
 use crate::graphql::{FieldSite, RequestContext, Resolver};
 
@@ -23,6 +25,9 @@ pub(crate) struct GraphqlField {
     upstream: Arc<Upstream>,
     nullable: bool,
     abstract_type: bool,
+    /// the named type the field returns: where its selection starts
+    return_type: String,
+    authz: Arc<AuthzIndex>,
 }
 
 /// The upstream document for one field.
@@ -31,8 +36,14 @@ pub(crate) struct Forwarded {
     pub variables: serde_json::Map<String, Json>,
 }
 
+/// Reprints a selection for the upstream, leaving out every field the
+/// caller may not read: authorization is decided here, before the call, so
+/// the upstream never resolves (nor, for a mutation, runs) what the gateway
+/// would refuse. The field's own guard then answers `FORBIDDEN` at its path.
 struct Printer<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    authz: &'a AuthzIndex,
+    principal: &'a Principal,
     vars: BTreeSet<String>,
     used_fragments: BTreeSet<String>,
     out: String,
@@ -76,37 +87,95 @@ impl Printer<'_> {
 
     /// Aliases are not forwarded: the gateway reads each child from its
     /// parent object by field name and applies the client's aliases itself.
-    fn field(&mut self, f: &Field) {
+    /// `ty` is the named type the field returns.
+    fn field(&mut self, f: &Field, ty: &str) {
         self.out.push_str(&f.name.node);
         self.arguments(&f.arguments);
         self.directives(&f.directives);
-        self.selection_set(&f.selection_set.node);
+        self.selection_set(&f.selection_set.node, ty);
     }
 
-    fn selection_set(&mut self, s: &SelectionSet) {
+    /// Prints `f`, selected on `parent`, where the caller may read it; false
+    /// when it may not be read at all.
+    fn field_on(&mut self, f: &Field, parent: &str) -> bool {
+        let authz = self.authz;
+        let name = f.name.node.as_str();
+        if name.starts_with("__") {
+            self.out.push(' ');
+            self.field(f, "");
+            return true;
+        }
+        let targets = authz.possible_types(parent);
+        let allowed: Vec<&String> = targets
+            .iter()
+            .filter(|t| authz.allows(t, name, self.principal))
+            .collect();
+        if allowed.is_empty() {
+            return false;
+        }
+        if allowed.len() == targets.len() {
+            let ty = authz
+                .field(parent, name)
+                .map_or("", |i| i.type_name.as_str());
+            self.out.push(' ');
+            self.field(f, ty);
+        } else {
+            // an interface field some implementations guard more strictly:
+            // asked for only on those the caller may read it from
+            for t in allowed {
+                let ty = authz.field(t, name).map_or("", |i| i.type_name.as_str());
+                let _ = write!(self.out, " ... on {t} {{ ");
+                self.field(f, ty);
+                self.out.push_str(" }");
+            }
+        }
+        true
+    }
+
+    /// `parent` is the named type the selection is made on.
+    fn selection_set(&mut self, s: &SelectionSet, parent: &str) {
         if s.items.is_empty() {
             return;
         }
         self.out.push_str(" {");
+        let mut printed = 0usize;
+        // the gateway needs the concrete type of an interface or union value
+        if self.authz.possible_types(parent) != [parent] {
+            self.out.push_str(" __typename");
+            printed += 1;
+        }
         for item in &s.items {
-            self.out.push(' ');
             match &item.node {
-                Selection::Field(f) => self.field(&f.node),
+                Selection::Field(f) => {
+                    if self.field_on(&f.node, parent) {
+                        printed += 1;
+                    }
+                }
                 Selection::FragmentSpread(fs) => {
                     let name = fs.node.fragment_name.node.to_string();
-                    let _ = write!(self.out, "...{name}");
+                    let _ = write!(self.out, " ...{name}");
                     self.directives(&fs.node.directives);
                     self.used_fragments.insert(name);
+                    printed += 1;
                 }
                 Selection::InlineFragment(inf) => {
-                    self.out.push_str("...");
-                    if let Some(tc) = &inf.node.type_condition {
-                        let _ = write!(self.out, " on {}", tc.node.on.node);
-                    }
+                    self.out.push_str(" ...");
+                    let on = match &inf.node.type_condition {
+                        Some(tc) => {
+                            let _ = write!(self.out, " on {}", tc.node.on.node);
+                            tc.node.on.node.as_str()
+                        }
+                        None => parent,
+                    };
                     self.directives(&inf.node.directives);
-                    self.selection_set(&inf.node.selection_set.node);
+                    self.selection_set(&inf.node.selection_set.node, on);
+                    printed += 1;
                 }
             }
+        }
+        // every field was withheld: still a valid document
+        if printed == 0 {
+            self.out.push_str(" __typename");
         }
         self.out.push_str(" }");
     }
@@ -124,29 +193,35 @@ impl Printer<'_> {
             let Some(def) = self.fragments.get(name.as_str()) else {
                 continue;
             };
-            let _ = write!(
-                self.out,
-                "\nfragment {name} on {}",
-                def.node.type_condition.node.on.node
-            );
+            let on = &def.node.type_condition.node.on.node;
+            let _ = write!(self.out, "\nfragment {name} on {on}");
             self.directives(&def.node.directives);
-            self.selection_set(&def.node.selection_set.node);
+            self.selection_set(&def.node.selection_set.node, on);
         }
     }
 }
 
-/// Reprints the field being resolved as a document of its own.
-pub(crate) fn forwarded(ctx: &async_graphql::Context<'_>) -> Forwarded {
+/// Reprints the field being resolved as a document of its own, with only
+/// what `principal` may read of its selection (`return_type` is the named
+/// type the field returns).
+pub(crate) fn forwarded(
+    ctx: &async_graphql::Context<'_>,
+    authz: &AuthzIndex,
+    principal: &Principal,
+    return_type: &str,
+) -> Forwarded {
     let env = &ctx.query_env;
     let mut p = Printer {
         fragments: &env.fragments,
+        authz,
+        principal,
         vars: BTreeSet::new(),
         used_fragments: BTreeSet::new(),
         out: String::new(),
     };
     p.out.push('{');
     p.out.push(' ');
-    p.field(&ctx.item.node);
+    p.field(&ctx.item.node, return_type);
     p.out.push_str(" }");
     let body = std::mem::take(&mut p.out);
     p.fragment_definitions();
@@ -212,6 +287,8 @@ impl GraphqlField {
         let ty = &site.field.ty.node;
         Ok(Self {
             upstream,
+            return_type: base_name(ty).to_owned(),
+            authz: site.authz.clone(),
             nullable: ty.nullable,
             abstract_type: site.types.get(base_name(ty)).is_some_and(|t| {
                 matches!(
@@ -237,7 +314,7 @@ impl GraphqlField {
         let c = ctx.ctx;
         let rc = c.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
         let up = &self.upstream;
-        let fwd = forwarded(c);
+        let fwd = forwarded(c, &self.authz, &rc.principal, &self.return_type);
         let mut headers = up.static_headers.clone();
         for (k, v) in up
             .identity
@@ -289,7 +366,12 @@ impl GraphqlField {
             .into());
         }
         for e in &errors {
-            c.add_error(upstream_error(e, &our_path, &up.name));
+            c.add_error(upstream_error(
+                e,
+                &our_path,
+                &up.name,
+                up.settings.expose_upstream_errors,
+            ));
         }
         match data.filter(|d| !d.is_null()) {
             Some(d) => Ok(Value::from_json(d)
@@ -302,17 +384,39 @@ impl GraphqlField {
     }
 }
 
-/// An upstream error, its path moved under this field's path. Its code is
-/// kept; one without a code becomes `UPSTREAM_UNAVAILABLE` (reason `UPSTREAM_ERROR`).
-fn upstream_error(e: &Json, our_path: &[PathSegment], source: &str) -> ServerError {
-    let message = e
-        .get("message")
-        .and_then(Json::as_str)
-        .filter(|m| m.len() <= 500)
-        .map_or_else(
-            || format!("the {source} service reported an error"),
-            str::to_owned,
-        );
+/// The gateway's code for an upstream error's `extensions.code`. The
+/// upstream speaks for itself, not for the caller: its `UNAUTHENTICATED`
+/// refuses the identity the gateway sent (so `FORBIDDEN`, never a 401 for
+/// the caller's token), its rate limits are not the caller's (no 429).
+fn mapped_code(upstream: Option<&str>) -> (Code, Option<&'static str>) {
+    match upstream {
+        Some("BAD_USER_INPUT") => (Code::BadUserInput, None),
+        Some("FORBIDDEN" | "UNAUTHENTICATED") => (Code::Forbidden, None),
+        _ => (Code::UpstreamUnavailable, Some("UPSTREAM_ERROR")),
+    }
+}
+
+/// An upstream error as the client sees it: its path moved under this
+/// field's path, its code mapped by [`mapped_code`], every other extension
+/// dropped (they may carry stack traces or internals), and its message kept
+/// only when the datasource exposes upstream messages.
+fn upstream_error(e: &Json, our_path: &[PathSegment], source: &str, expose: bool) -> ServerError {
+    let upstream_code = e
+        .get("extensions")
+        .and_then(|x| x.get("code"))
+        .and_then(Json::as_str);
+    let upstream_message = e.get("message").and_then(Json::as_str);
+    // not the message: an upstream may echo the token it was sent
+    tracing::debug!(source, upstream_code, "the upstream reported an error");
+    let (code, reason) = mapped_code(upstream_code);
+    let message = match upstream_message.filter(|m| expose && m.len() <= 500) {
+        Some(m) => m.to_owned(),
+        None => match code {
+            Code::BadUserInput => format!("the {source} service refused the input"),
+            Code::Forbidden => format!("the {source} service refused access"),
+            _ => format!("the {source} service reported an error"),
+        },
+    };
     let mut err = ServerError::new(message, None);
     let mut path: Vec<PathSegment> = our_path.to_vec();
     if let Some(p) = e.get("path").and_then(Json::as_array) {
@@ -330,19 +434,9 @@ fn upstream_error(e: &Json, our_path: &[PathSegment], source: &str) -> ServerErr
     }
     err.path = path;
     let mut ext = ErrorExtensionValues::default();
-    if let Some(Json::Object(m)) = e.get("extensions") {
-        for (k, v) in m {
-            if let Ok(v) = Value::from_json(v.clone()) {
-                ext.set(k.as_str(), v);
-            }
-        }
-    }
-    if !ext
-        .get("code")
-        .is_some_and(|c| matches!(c, Value::String(_)))
-    {
-        ext.set("code", "UPSTREAM_UNAVAILABLE");
-        ext.set("reason", "UPSTREAM_ERROR");
+    ext.set("code", code.as_str());
+    if let Some(r) = reason {
+        ext.set("reason", r);
     }
     err.extensions = Some(ext);
     err

@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
-use async_graphql::Value;
+use async_graphql::{QueryPathSegment, Value};
 use async_graphql_parser::types::BaseType;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::cache::{self, collect_keys, BatchMap, RequestCache};
+use super::cache::{self, BatchMap, Checkin, Gather, RequestCache};
 use super::error::DatasourceError;
 use super::identity::Identity;
 use super::settings::RESERVED_HEADERS;
@@ -211,6 +211,15 @@ impl RestField {
                 {
                     return Err("a batched call cannot use {parent.…} in `path` or `query`: the parents differ".into());
                 }
+                if headers
+                    .iter()
+                    .any(|(_, t)| t.vars().any(|v| v.ns == super::template::Namespace::Parent))
+                {
+                    return Err(
+                        "a batched call cannot use {parent.…} in `headers`: the parents differ"
+                            .into(),
+                    );
+                }
                 if let Some(unknown) = m
                     .keys()
                     .find(|k| !["query", "key", "parentKey"].contains(&k.as_str()))
@@ -325,26 +334,34 @@ impl RestField {
         let cache = ctx.data_opt::<RequestCache>();
 
         if let Some(batch) = &self.batch {
-            let Some(key) = dig(&parent, batch.parent_key.iter().map(String::as_str))
+            let key = dig(&parent, batch.parent_key.iter().map(String::as_str))
                 .filter(|j| !j.is_null())
-                .and_then(key_text)
-            else {
-                return Ok(None);
-            };
+                .and_then(key_text);
+            // keys travel as one comma-separated list: a key holding a comma
+            // would reach the upstream as two
+            let unsendable = key.as_ref().is_some_and(|k| k.contains(BATCH_SEPARATOR));
             if !query.is_empty() {
                 url.query_pairs_mut().extend_pairs(&query);
             }
+            let checkin = Checkin {
+                slot: list_slot(ctx),
+                expected: None,
+                key: key.clone().filter(|_| !unsendable),
+            };
             let items = self
-                .batched(
-                    cache,
-                    url,
-                    headers,
-                    identity_key,
-                    key.clone(),
-                    rc.meta.deadline,
-                )
+                .batched(cache, url, headers, identity_key, checkin, rc.meta.deadline)
                 .await
                 .map_err(fail)?;
+            if unsendable {
+                return Err(DatasourceError::BadValue(format!(
+                    "a key of the {} service cannot be batched: it contains a comma",
+                    up.name
+                ))
+                .to_api());
+            }
+            let (Some(items), Some(key)) = (items, key) else {
+                return Ok(None);
+            };
             let found = items.get(&key).cloned().unwrap_or_default();
             let value = if self.list {
                 Json::Array(found)
@@ -360,6 +377,7 @@ impl RestField {
                     }
                 }
             };
+            self.record_list(ctx, cache, &value);
             return Ok(self.field_value(value));
         }
 
@@ -406,7 +424,22 @@ impl RestField {
                 None => Json::Null,
             }
         };
+        self.record_list(ctx, cache, &selected);
         Ok(self.field_value(selected))
+    }
+
+    /// A list of objects: its items are the parents of the next level, and
+    /// their batches wait for exactly this many (see `cache`). Items of an
+    /// interface or union may not all have a given field: not recorded.
+    fn record_list(&self, ctx: &ResolverContext<'_>, cache: Option<&RequestCache>, json: &Json) {
+        if let (Some(cache), Some(path), Json::Array(items), false) =
+            (cache, ctx.path_node, json, self.abstract_type)
+        {
+            cache.record_list(
+                path.to_string(),
+                items.iter().filter(|i| i.is_object()).count(),
+            );
+        }
     }
 
     fn field_value(&self, json: Json) -> Option<FieldValue<'static>> {
@@ -417,25 +450,25 @@ impl RestField {
         Some(to_field_value(v, self.abstract_type))
     }
 
-    /// This parent's key joins the level's batch; one call (per `batch_max`
-    /// keys) answers them all.
+    /// This parent joins the level's batch; one call (per `batch_max` keys)
+    /// answers every parent with a key. `None` for a parent without one.
     async fn batched(
         &self,
         cache: Option<&RequestCache>,
         url: url::Url,
         headers: HeaderMap,
         identity_key: String,
-        key: String,
+        mut checkin: Checkin,
         deadline: std::time::Instant,
-    ) -> Result<BatchMap, DatasourceError> {
+    ) -> Result<Option<BatchMap>, DatasourceError> {
         let Some(batch) = &self.batch else {
-            return Ok(Arc::default());
+            return Ok(None);
         };
         let group = format!(
             "{} {url} {} {identity_key}",
             self.upstream.name, batch.query
         );
-        let start = |keys: cache::Keys| {
+        let start = |gather: Arc<Gather>| {
             let up = self.upstream.clone();
             let url = url.clone();
             let headers = headers.clone();
@@ -443,18 +476,12 @@ impl RestField {
             let item_key = batch.key.clone();
             let select = self.select.clone();
             cache::shared(async move {
-                let keys = collect_keys(&keys).await;
+                let keys = gather.keys(up.settings.batch_window).await;
                 let mut out: HashMap<String, Vec<Json>> = HashMap::new();
-                let chunks: Vec<Vec<String>> = keys
-                    .chunks(up.settings.batch_max.max(1))
-                    .map(<[String]>::to_vec)
-                    .collect();
-                let calls = chunks.into_iter().map(|chunk| {
-                    let mut url = url.clone();
-                    url.query_pairs_mut().append_pair(&param, &chunk.join(","));
+                let calls = keys.chunks(up.settings.batch_max.max(1)).map(|chunk| {
                     let call = Call {
                         method: Method::GET,
-                        url,
+                        url: with_keys(&url, &param, chunk),
                         headers: headers.clone(),
                         body: None,
                         deadline,
@@ -490,13 +517,45 @@ impl RestField {
                 Ok(Arc::new(out))
             })
         };
-        match cache {
-            Some(c) => c.batch(group, key, start).await,
-            None => {
-                // no per-request cache: a batch of one
-                start(std::sync::Arc::new(std::sync::Mutex::new(Some(vec![key])))).await
+        let batch = match cache {
+            Some(c) => {
+                checkin.expected = checkin.slot.as_ref().and_then(|(list, _)| c.list_len(list));
+                c.batch(group, checkin, start)
             }
+            // no per-request cache: a batch of one
+            None => checkin.key.map(|k| start(Gather::of(k))),
+        };
+        match batch {
+            Some(b) => b.await.map(Some),
+            None => Ok(None),
         }
+    }
+}
+
+/// Separates the keys of a batched call: `ids=k1,k2` (each key
+/// URL-encoded, the commas not).
+const BATCH_SEPARATOR: char = ',';
+
+/// `url` with `param=k1,k2,…` appended to its query.
+fn with_keys(url: &url::Url, param: &str, keys: &[String]) -> url::Url {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let list: Vec<String> = keys.iter().map(|k| enc(k)).collect();
+    let pair = format!("{}={}", enc(param), list.join(&BATCH_SEPARATOR.to_string()));
+    let mut url = url.clone();
+    let query = match url.query() {
+        Some(q) if !q.is_empty() => format!("{q}&{pair}"),
+        _ => pair,
+    };
+    url.set_query(Some(&query));
+    url
+}
+
+/// The list a parent is an item of (its response path) and its index there.
+fn list_slot(ctx: &ResolverContext<'_>) -> Option<(String, usize)> {
+    let parent = ctx.path_node?.parent?;
+    match parent.segment {
+        QueryPathSegment::Index(i) => Some((parent.parent?.to_string(), i)),
+        QueryPathSegment::Name(_) => None,
     }
 }
 

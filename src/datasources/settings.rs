@@ -31,6 +31,19 @@ pub struct DatasourceSettings {
     pub circuit_breaker: CircuitBreakerSettings,
     /// Most keys in one batched call (`@rest(batch:)`); more are split.
     pub batch_max: usize,
+    /// `@graphql`: pass the upstream's error messages to clients. Off, a
+    /// client sees a generic message (upstream messages may carry internals).
+    pub expose_upstream_errors: bool,
+    /// How long a batch waits for more parents when it cannot know how many
+    /// will come (parents from a list `@rest` did not return); the window
+    /// restarts with each parent that joins.
+    #[serde(with = "humantime_serde")]
+    pub batch_window: Duration,
+    /// Largest answer body read from this service; a bigger one is refused
+    /// (and counts as a failure for the circuit breaker).
+    pub max_response_bytes: usize,
+    /// A private CA and a client certificate (mutual TLS) for this service.
+    pub tls: super::tls::TlsSettings,
 }
 
 impl Default for DatasourceSettings {
@@ -45,6 +58,10 @@ impl Default for DatasourceSettings {
             identity: IdentityMode::None,
             circuit_breaker: CircuitBreakerSettings::default(),
             batch_max: 100,
+            expose_upstream_errors: false,
+            batch_window: Duration::from_millis(2),
+            max_response_bytes: 4 * 1024 * 1024,
+            tls: Default::default(),
         }
     }
 }
@@ -154,6 +171,15 @@ impl DatasourceSettings {
         if self.batch_max == 0 {
             err("batch_max", "must be greater than zero".into());
         }
+        if self.batch_window > Duration::from_secs(1) {
+            err(
+                "batch_window",
+                "at most 1s: every batched level waits this long".into(),
+            );
+        }
+        if self.max_response_bytes == 0 {
+            err("max_response_bytes", "must be greater than zero".into());
+        }
         if self.retries > 10 {
             err("retries", "at most 10".into());
         }
@@ -233,6 +259,7 @@ impl DatasourceSettings {
                 );
             }
         }
+        errors.extend(self.tls.validate(name));
         if errors.is_empty() {
             Ok(())
         } else {

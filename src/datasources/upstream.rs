@@ -27,23 +27,77 @@ pub(crate) struct Call {
     pub deadline: Instant,
 }
 
-/// A 2xx answer, or a 404 (which a nullable field turns into `null`).
+/// A 2xx answer (its body parsed as JSON), or a 404 (which a nullable field
+/// turns into `null`; its body kept for the upstream's message).
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub status: u16,
     pub body: Bytes,
+    json: serde_json::Value,
 }
 
 impl Answer {
-    pub fn json(&self, source_name: &str) -> Result<serde_json::Value, DatasourceError> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(serde_json::Value::Null);
-        }
-        serde_json::from_slice(&self.body).map_err(|e| DatasourceError::InvalidAnswer {
-            source_name: source_name.to_owned(),
-            detail: format!("not JSON: {e}"),
-        })
+    /// The JSON of a 2xx answer (`null` for an empty body or a 404).
+    pub fn json(&self, _source_name: &str) -> Result<serde_json::Value, DatasourceError> {
+        Ok(self.json.clone())
     }
+
+    /// Parses a 2xx body: an answer that is not JSON is a failure of the
+    /// upstream (so it counts for the circuit breaker), not a success.
+    fn parsed(mut self, source_name: &str) -> Result<Self, DatasourceError> {
+        if !(200..300).contains(&self.status) || self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(self);
+        }
+        self.json =
+            serde_json::from_slice(&self.body).map_err(|e| DatasourceError::InvalidAnswer {
+                source_name: source_name.to_owned(),
+                detail: format!("not JSON: {e}"),
+            })?;
+        // the parsed value is what callers read
+        self.body = Bytes::new();
+        Ok(self)
+    }
+}
+
+/// Reads a body of at most `max` bytes: a declared `Content-Length` over it
+/// is refused before reading, and the stream is counted as it arrives, so
+/// nothing past the cap is ever buffered.
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    max: usize,
+    source_name: &str,
+) -> Result<Bytes, DatasourceError> {
+    let too_large = || DatasourceError::TooLarge {
+        source_name: source_name.to_owned(),
+        limit: max,
+    };
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::with_capacity(
+        declared.map_or(0, |n| usize::try_from(n).unwrap_or(max).min(max)),
+    );
+    loop {
+        let chunk = resp.chunk().await.map_err(|e| {
+            if e.is_timeout() {
+                DatasourceError::Timeout {
+                    source_name: source_name.to_owned(),
+                }
+            } else {
+                DatasourceError::Connect {
+                    source_name: source_name.to_owned(),
+                    detail: e.without_url().to_string(),
+                }
+            }
+        })?;
+        let Some(chunk) = chunk else { break };
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -243,6 +297,7 @@ impl Upstream {
                 other => break other,
             }
         };
+        let outcome = outcome.and_then(|a| a.parsed(&self.name));
         permit.finish(match &outcome {
             Ok(_) => true,
             Err(e) => !e.is_upstream_failure(),
@@ -290,8 +345,12 @@ impl Upstream {
             }
             let resp = req.send().await.map_err(|e| self.transport(e))?;
             let status = resp.status().as_u16();
-            let body = resp.bytes().await.map_err(|e| self.transport(e))?;
-            Ok::<_, DatasourceError>(Answer { status, body })
+            let body = read_capped(resp, self.settings.max_response_bytes, &self.name).await?;
+            Ok::<_, DatasourceError>(Answer {
+                status,
+                body,
+                json: serde_json::Value::Null,
+            })
         };
         let started = std::time::Instant::now();
         let answer = tokio::time::timeout(budget, work).await;

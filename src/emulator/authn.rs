@@ -17,8 +17,8 @@ use super::db::{
     TicketRecord, UserRecord,
 };
 use super::http_util::{
-    db_error, db_error_body, duration_secs, looks_like_email, now_secs, oauth_error,
-    oauth_error_with, ok_json, random_hex, random_token, timestamp, token_hash, Params,
+    db_error, db_error_body, duration_secs, now_secs, oauth_error, oauth_error_with, ok_json,
+    random_hex, random_token, timestamp, token_hash, Params,
 };
 use super::settings::{ApiSettings, ClientSettings, PASSWORD_REALM_GRANT};
 use super::{policy, ClientAuthError, Emulator};
@@ -70,12 +70,13 @@ pub(crate) async fn signup(
     let Some(email) = p.str("email") else {
         return db_error("invalid_body", "Missing email");
     };
-    if !looks_like_email(&email) {
+    // the gateway's own e-mail rule (one rule for every component)
+    let Ok(email) = crate::email::Email::parse(&email).map(crate::email::Email::into_string) else {
         return db_error(
             "invalid_body",
             "Object didn't pass validation for format email",
         );
-    }
+    };
     let Some(password) = p.str("password") else {
         return db_error("invalid_body", "Missing password");
     };

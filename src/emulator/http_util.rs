@@ -181,19 +181,6 @@ pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-pub(crate) fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.len() >= 3
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !domain.contains('@')
-}
-
 /// `Authorization: Basic` credentials, if present and well-formed.
 pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -278,14 +265,6 @@ pub(crate) fn html_escape(s: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails() {
-        assert!(looks_like_email("a@b.co"));
-        assert!(!looks_like_email("a@b"));
-        assert!(!looks_like_email("@b.co"));
-        assert!(!looks_like_email("a b@c.co"));
-    }
 
     #[test]
     fn params_from_form_and_json() {

@@ -433,6 +433,10 @@ fn router(emu: Arc<Emulator>) -> Router {
         .route("/api/v2/users-by-email", get(mgmt::users_by_email))
         .route("/api/v2/roles", get(mgmt::list_roles))
         .route(
+            "/api/v2/roles/{id}/permissions",
+            get(mgmt::role_permissions),
+        )
+        .route(
             "/api/v2/tickets/password-change",
             post(mgmt::password_change_ticket),
         )

@@ -91,6 +91,11 @@ pub struct EmulatorSettings {
     pub roles: Vec<RoleSeed>,
     /// Users created at first start (and whenever a seeded email is missing).
     pub users: Vec<UserSeed>,
+    /// DEVELOPMENT ONLY: let the gateway (`server.listen`) and the emulator
+    /// (`identity.emulator_listen`) serve on a non-loopback address while the
+    /// emulator is the identity provider. Off: start-up refuses it, so that
+    /// the seeded accounts never face a network.
+    pub allow_non_loopback: bool,
 }
 
 /// An API (resource server) the tenant issues JWT access tokens for.
@@ -271,6 +276,7 @@ impl Default for EmulatorSettings {
                     ..UserSeed::default()
                 },
             ],
+            allow_non_loopback: false,
         }
     }
 }
@@ -317,7 +323,7 @@ impl EmulatorSettings {
             }
         }
         for (i, u) in self.users.iter().enumerate() {
-            if !super::http_util::looks_like_email(&u.email) {
+            if crate::email::Email::parse(&u.email).is_err() {
                 return Err(bad(
                     &format!("users[{i}].email"),
                     "is not an email address".into(),

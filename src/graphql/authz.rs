@@ -1,6 +1,9 @@
 //! `@authenticated`, `@requiresScopes`, `@requiresPermissions`, `@requiresRoles`:
 //! the outer list is any-of, the inner list all-of (Apollo Router's semantics).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_graphql::Value;
 use async_graphql_parser::types::ConstDirective;
 use async_graphql_parser::Positioned;
@@ -118,6 +121,65 @@ impl Requirement {
     }
 }
 
+/// Authorization directives; on any other place than a type or a field
+/// they would be ignored, so the schema refuses them there.
+pub const DIRECTIVES: &[&str] = &[
+    "authenticated",
+    "requiresScopes",
+    "requiresPermissions",
+    "requiresRoles",
+];
+
+/// One field of the index: what it requires and the type it returns.
+#[derive(Debug, Clone)]
+pub struct IndexedField {
+    /// All of these must hold (the field's, its type's, its return type's,
+    /// and those of the interface fields it implements).
+    pub requirements: Arc<Vec<Requirement>>,
+    /// The named type at the bottom of the field's type.
+    pub type_name: String,
+}
+
+/// What every field of the schema requires, and which object types each
+/// interface or union stands for. A datasource that forwards a selection
+/// decides it with this before its upstream call, with the same rules the
+/// field guards apply to the answer.
+#[derive(Debug, Default)]
+pub struct AuthzIndex {
+    fields: HashMap<String, HashMap<String, IndexedField>>,
+    possible: HashMap<String, Vec<String>>,
+}
+
+impl AuthzIndex {
+    pub fn insert_field(&mut self, type_name: &str, field: &str, f: IndexedField) {
+        self.fields
+            .entry(type_name.to_owned())
+            .or_default()
+            .insert(field.to_owned(), f);
+    }
+
+    /// `type_name` stands for `objects` (an object type stands for itself).
+    pub fn insert_possible(&mut self, type_name: &str, objects: Vec<String>) {
+        self.possible.insert(type_name.to_owned(), objects);
+    }
+
+    pub fn field(&self, type_name: &str, field: &str) -> Option<&IndexedField> {
+        self.fields.get(type_name)?.get(field)
+    }
+
+    /// The object types a value of `type_name` may be; none for an unknown type.
+    pub fn possible_types(&self, type_name: &str) -> &[String] {
+        self.possible.get(type_name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `principal` may read `field` on the object type `object`; an
+    /// unknown field is refused.
+    pub fn allows(&self, object: &str, field: &str, principal: &Principal) -> bool {
+        self.field(object, field)
+            .is_some_and(|f| f.requirements.iter().all(|r| r.check(principal).is_ok()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -171,6 +233,35 @@ mod tests {
         assert!(Requirement::default()
             .check(&Principal::anonymous())
             .is_ok());
+    }
+
+    #[test]
+    fn the_index_refuses_unknown_fields_and_types() {
+        let mut index = AuthzIndex::default();
+        index.insert_field(
+            "Book",
+            "price",
+            IndexedField {
+                requirements: Arc::new(vec![req(&[&["read:books"]])]),
+                type_name: "Float".into(),
+            },
+        );
+        index.insert_field(
+            "Book",
+            "id",
+            IndexedField {
+                requirements: Arc::new(Vec::new()),
+                type_name: "ID".into(),
+            },
+        );
+        index.insert_possible("Book", vec!["Book".into()]);
+        assert!(index.allows("Book", "id", &Principal::anonymous()));
+        assert!(!index.allows("Book", "price", &user(&["read:orders"])));
+        assert!(index.allows("Book", "price", &user(&["read:books"])));
+        assert!(!index.allows("Book", "title", &user(&["read:books"])));
+        assert!(!index.allows("Pen", "id", &user(&["read:books"])));
+        assert!(index.possible_types("Pen").is_empty());
+        assert_eq!(index.possible_types("Book"), ["Book".to_owned()]);
     }
 
     #[test]

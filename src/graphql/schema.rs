@@ -17,11 +17,11 @@ use async_graphql::dynamic::{
 use async_graphql::Value;
 use async_graphql_parser::types::{
     BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
-    TypeKind, TypeSystemDefinition,
+    TypeDefinition, TypeKind, TypeSystemDefinition,
 };
 use async_graphql_parser::{Pos, Positioned};
 
-use super::authz::{self, Requirement};
+use super::authz::{self, AuthzIndex, IndexedField, Requirement};
 use super::RequestContext;
 use crate::config::GraphqlSettings;
 use crate::error::ApiError;
@@ -62,6 +62,9 @@ pub struct FieldSite<'a> {
     pub location: &'a str,
     /// the field belongs to the query or mutation root type
     pub is_root: bool,
+    /// what every field of the schema requires (for a resolver that forwards
+    /// a selection and must decide it before its upstream call)
+    pub authz: &'a Arc<AuthzIndex>,
 }
 
 /// Resolvers bound by name, and directive factories.
@@ -110,12 +113,7 @@ pub struct SdlSource {
 pub struct SchemaError(pub Vec<String>);
 
 /// Directives authgate implements. Anything else in SDL is an error.
-const AUTHZ_DIRECTIVES: &[&str] = &[
-    "authenticated",
-    "requiresScopes",
-    "requiresPermissions",
-    "requiresRoles",
-];
+const AUTHZ_DIRECTIVES: &[&str] = authz::DIRECTIVES;
 const STANDARD_DIRECTIVES: &[&str] = &["deprecated", "specifiedBy", "oneOf"];
 const MAP_DIRECTIVE: &str = "map";
 
@@ -264,6 +262,7 @@ pub fn parse_sources(sources: &[SdlSource]) -> Result<Document, SchemaError> {
                 }
                 TypeSystemDefinition::Type(t) => {
                     let location = loc(&src.name, t.pos);
+                    errors.extend(misplaced_authz(&t.node, &src.name));
                     let def = t.node;
                     let name = def.name.node.to_string();
                     let fields_with_src = |fields: Vec<Positioned<FieldDefinition>>| {
@@ -353,6 +352,161 @@ pub fn parse_sources(sources: &[SdlSource]) -> Result<Document, SchemaError> {
     } else {
         Err(SchemaError(errors))
     }
+}
+
+/// Authorization directives where nothing would enforce them: on an
+/// argument, an input type or input field, or an enum value. Ignoring them
+/// silently would leave open what the schema's author meant to close.
+fn misplaced_authz(def: &TypeDefinition, src: &str) -> Vec<String> {
+    let name = def.name.node.as_str();
+    let mut out = Vec::new();
+    let mut check = |directives: &[Positioned<ConstDirective>], place: String, hint: &str| {
+        for d in directives {
+            let dn = d.node.name.node.as_str();
+            if AUTHZ_DIRECTIVES.contains(&dn) {
+                out.push(format!(
+                    "{}: @{dn} on {place} is not enforced there: {hint}",
+                    loc(src, d.pos)
+                ));
+            }
+        }
+    };
+    let fields = match &def.kind {
+        TypeKind::Object(o) => o.fields.as_slice(),
+        TypeKind::Interface(i) => i.fields.as_slice(),
+        TypeKind::InputObject(i) => {
+            let hint = "put it on the fields that take this input";
+            check(&def.directives, format!("input type {name}"), hint);
+            for f in &i.fields {
+                let place = format!("input field {name}.{}", f.node.name.node);
+                check(&f.node.directives, place, hint);
+            }
+            &[]
+        }
+        TypeKind::Enum(e) => {
+            for v in &e.values {
+                let place = format!("enum value {name}.{}", v.node.value.node);
+                check(
+                    &v.node.directives,
+                    place,
+                    "put it on the fields that take or return this enum",
+                );
+            }
+            &[]
+        }
+        TypeKind::Scalar | TypeKind::Union(_) => &[],
+    };
+    for f in fields {
+        for a in &f.node.arguments {
+            let field = format!("{name}.{}", f.node.name.node);
+            check(
+                &a.node.directives,
+                format!("argument {field}({})", a.node.name.node),
+                &format!("put it on the field {field}"),
+            );
+        }
+    }
+    out
+}
+
+/// What every field requires, decided once: the field guards and the
+/// datasources that forward a selection apply the same rules. A field
+/// requires what its own directives, its type's, its return type's and the
+/// interface fields it implements say, all of them.
+fn authz_index(doc: &Document, errors: &mut Vec<String>) -> AuthzIndex {
+    let mut type_reqs: HashMap<&str, Requirement> = HashMap::new();
+    for ty in doc.types.values() {
+        match authz::requirement(&ty.directives) {
+            Ok(Some(r)) => {
+                type_reqs.insert(&ty.name, r);
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(format!("{}: type {}: {e}", ty.location, ty.name)),
+        }
+    }
+    let own = |ty: &MergedType,
+               f: &Positioned<FieldDefinition>,
+               src: &str,
+               errors: &mut Vec<String>|
+     -> Vec<Requirement> {
+        let mut reqs = Vec::new();
+        match authz::requirement(&f.node.directives) {
+            Ok(Some(r)) => reqs.push(r),
+            Ok(None) => {}
+            Err(e) => errors.push(format!(
+                "{}: field {}.{}: {e}",
+                loc(src, f.pos),
+                ty.name,
+                f.node.name.node
+            )),
+        }
+        let rt = base_name(&f.node.ty.node);
+        if rt != ty.name {
+            reqs.extend(type_reqs.get(rt).cloned());
+        }
+        reqs
+    };
+    let mut index = AuthzIndex::default();
+    // an interface field's own directives apply to every implementation of
+    // it; the interface's type-level ones guard the fields returning it
+    let mut interface_reqs: HashMap<(&str, &str), Requirement> = HashMap::new();
+    for ty in doc.types.values() {
+        if let MergedKind::Interface { fields } = &ty.kind {
+            for (f, src) in fields {
+                let reqs = own(ty, f, src, errors);
+                if let Ok(Some(r)) = authz::requirement(&f.node.directives) {
+                    interface_reqs.insert((&ty.name, &f.node.name.node), r);
+                }
+                index.insert_field(
+                    &ty.name,
+                    &f.node.name.node,
+                    IndexedField {
+                        requirements: Arc::new(reqs),
+                        type_name: base_name(&f.node.ty.node).to_owned(),
+                    },
+                );
+            }
+            let implementations = doc
+                .types
+                .values()
+                .filter(|o| {
+                    matches!(&o.kind, MergedKind::Object { implements, .. } if implements.contains(&ty.name))
+                })
+                .map(|o| o.name.clone())
+                .collect();
+            index.insert_possible(&ty.name, implementations);
+        }
+    }
+    for ty in doc.types.values() {
+        match &ty.kind {
+            MergedKind::Object { implements, fields } => {
+                for (f, src) in fields {
+                    let name = f.node.name.node.as_str();
+                    let mut reqs: Vec<Requirement> = type_reqs
+                        .get(ty.name.as_str())
+                        .cloned()
+                        .into_iter()
+                        .collect();
+                    reqs.extend(own(ty, f, src, errors));
+                    for i in implements {
+                        reqs.extend(interface_reqs.get(&(i.as_str(), name)).cloned());
+                    }
+                    index.insert_field(
+                        &ty.name,
+                        name,
+                        IndexedField {
+                            requirements: Arc::new(reqs),
+                            type_name: base_name(&f.node.ty.node).to_owned(),
+                        },
+                    );
+                }
+                index.insert_possible(&ty.name, vec![ty.name.clone()]);
+            }
+            MergedKind::Union { members } => index.insert_possible(&ty.name, members.clone()),
+            _ => {}
+        }
+    }
+    index
 }
 
 fn existing_is_extendable(_existing: &MergedType, _new: &MergedKind) -> bool {
@@ -489,6 +643,7 @@ pub fn build(
             errors.push(format!("unknown directive @{d}"));
         }
     }
+    let index = Arc::new(authz_index(&doc, &mut errors));
     let mut factories: HashMap<&str, &Arc<dyn DirectiveResolverFactory>> = HashMap::new();
     for f in &bindings.factories {
         for d in f.directives() {
@@ -564,13 +719,6 @@ pub fn build(
                 builder = builder.register(describe(i, &ty.description));
             }
             MergedKind::Object { implements, fields } => {
-                let type_reqs = match authz::requirement(&ty.directives) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        errors.push(format!("{}: type {}: {e}", ty.location, ty.name));
-                        None
-                    }
-                };
                 let mut obj = Object::new(ty.name.clone());
                 for i in implements {
                     obj = obj.implement(i.clone());
@@ -582,7 +730,7 @@ pub fn build(
                         f,
                         src,
                         root_types.contains(ty.name.as_str()),
-                        type_reqs.as_ref(),
+                        &index,
                         bindings,
                         &factories,
                     ) {
@@ -616,6 +764,9 @@ pub fn build(
         // "Did you mean …" would spell out the schema introspection hides
         builder = builder.disable_introspection().disable_suggestions();
     }
+    if !settings.suggestions {
+        builder = builder.disable_suggestions();
+    }
     let schema = builder
         .finish()
         .map_err(|e| SchemaError(vec![format!("the schema is invalid: {e}")]))?;
@@ -645,7 +796,7 @@ fn build_field(
     f: &Positioned<FieldDefinition>,
     src: &str,
     is_root: bool,
-    parent_reqs: Option<&Requirement>,
+    index: &Arc<AuthzIndex>,
     bindings: &Bindings,
     factories: &HashMap<&str, &Arc<dyn DirectiveResolverFactory>>,
 ) -> Result<Field, String> {
@@ -654,25 +805,15 @@ fn build_field(
     let key = format!("{}.{name}", parent.name);
     let here = |msg: String| format!("{location}: field {key}: {msg}");
 
-    let mut reqs: Vec<Requirement> = Vec::new();
-    if let Some(r) = parent_reqs {
-        reqs.push(r.clone());
-    }
-    match authz::requirement(&f.node.directives) {
-        Ok(Some(r)) => reqs.push(r),
-        Ok(None) => {}
-        Err(e) => return Err(here(e)),
-    }
+    // a directive that could not be read was reported by `authz_index`
+    let reqs = index
+        .field(&parent.name, &name)
+        .map(|f| f.requirements.clone())
+        .unwrap_or_default();
     let return_type = base_name(&f.node.ty.node);
-    if let Some(rt) = doc.types.get(return_type) {
-        if rt.name != parent.name {
-            match authz::requirement(&rt.directives) {
-                Ok(Some(r)) => reqs.push(r),
-                Ok(None) => {}
-                Err(e) => return Err(format!("{}: type {}: {e}", rt.location, rt.name)),
-            }
-        }
-    } else if !matches!(return_type, "String" | "Int" | "Float" | "Boolean" | "ID") {
+    if !doc.types.contains_key(return_type)
+        && !matches!(return_type, "String" | "Int" | "Float" | "Boolean" | "ID")
+    {
         return Err(here(format!("unknown type {return_type}")));
     }
 
@@ -701,6 +842,7 @@ fn build_field(
                 types: &doc.types,
                 location: &location,
                 is_root,
+                authz: index,
             };
             resolver = Some(
                 factory
@@ -745,7 +887,7 @@ fn build_field(
     let resolver = if reqs.is_empty() {
         resolver
     } else {
-        guarded(Arc::new(reqs), resolver)
+        guarded(reqs, resolver)
     };
     let resolver = catching(resolver, f.node.ty.node.nullable);
 

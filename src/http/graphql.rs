@@ -117,10 +117,12 @@ fn client_ip(state: &AppState, req: &Request) -> IpAddr {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip());
+    // every line, in order; an unreadable one is an empty hop, which stops the walk
     let xff = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""));
     state.settings.client_ip(peer, xff)
 }
 
@@ -567,7 +569,30 @@ async fn execute(
             )
         }
     };
-    outcome.into_response(media, rc.meta.bearer.is_some())
+    let refused = match &rc.principal {
+        Principal::Anonymous { rejection } => *rejection,
+        Principal::User(_) => None,
+    };
+    outcome.into_response(media, refused)
+}
+
+/// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3): a presented
+/// credential that was refused (a bad, expired or revoked token, or a
+/// malformed `Authorization` header) gets `error="invalid_token"`; a
+/// request without credentials only the realm. The description is fixed
+/// text: it never echoes the token.
+fn challenge(refused: Option<Rejection>) -> String {
+    let Some(why) = refused else {
+        return "Bearer realm=\"authgate\"".to_owned();
+    };
+    let description = match why {
+        Rejection::Expired => "the access token expired",
+        Rejection::Revoked => "the access token was revoked",
+        _ => "the access token is invalid",
+    };
+    format!(
+        "Bearer realm=\"authgate\", error=\"invalid_token\", error_description=\"{description}\""
+    )
 }
 
 fn record(
@@ -671,7 +696,7 @@ impl Outcome {
         v
     }
 
-    fn into_response(self, media: Media, had_token: bool) -> Response {
+    fn into_response(self, media: Media, refused: Option<Rejection>) -> Response {
         let mut status = StatusCode::OK;
         let mut www_auth = None;
         let mut retry_after_secs = None;
@@ -683,16 +708,9 @@ impl Outcome {
                         status = StatusCode::BAD_REQUEST;
                     }
                 } else if v.no_data && !r.errors.is_empty() {
-                    if let Some(msg) = v.unauthenticated {
+                    if v.unauthenticated.is_some() {
                         status = StatusCode::UNAUTHORIZED;
-                        www_auth = Some(if had_token {
-                            format!(
-                                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                                msg.replace('"', "'")
-                            )
-                        } else {
-                            "Bearer realm=\"authgate\"".to_owned()
-                        });
+                        www_auth = Some(challenge(refused));
                     } else if v.rate_limited {
                         status = StatusCode::TOO_MANY_REQUESTS;
                         retry_after_secs = retry_after(r);

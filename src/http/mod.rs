@@ -1,13 +1,18 @@
 //! The HTTP surface: `/graphql`, `/healthz`, `/readyz`, and the layers every
-//! request passes (request id, trace span, CORS).
+//! request passes (request id, trace span, deadline, panic guard, CORS).
 
 mod graphql;
+pub(crate) mod serve;
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,6 +21,7 @@ use axum::{Json, Router};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -164,9 +170,100 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(cors(s))
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn_with_state(
+            s.server.request_timeout,
+            deadline,
+        ))
         .layer(trace)
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// A bug panicked while serving the request: the client gets the standard
+/// internal error (nothing internal), the connection and the process live on.
+fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The payload is not logged: a panic message may quote anything the code
+    // held (the panic hook has already written it, with its location, to stderr).
+    tracing::error!("a request handler panicked; answered 500");
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        crate::error::Code::InternalServerError,
+        "internal error",
+    )
+}
+
+/// A GraphQL-shaped error answered outside GraphQL execution.
+fn json_error(status: StatusCode, code: crate::error::Code, message: &str) -> Response {
+    let body = json!({"errors": [{"message": message, "extensions": {"code": code.as_str()}}]});
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+/// The whole request (its body, the guard, execution) is answered within
+/// `server.request_timeout`: a client still sending its body then gets 408
+/// and the connection is closed; a request whose body arrived but whose
+/// work ran late gets 504.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let read = Arc::new(AtomicBool::new(http_body::Body::is_end_stream(req.body())));
+    let req = req.map(|b| {
+        Body::new(Watched {
+            inner: b,
+            read: read.clone(),
+        })
+    });
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) if read.load(Ordering::Acquire) => json_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            crate::error::Code::UpstreamUnavailable,
+            "the request took longer than the gateway allows",
+        ),
+        Err(_) => {
+            let mut resp = json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                crate::error::Code::BadRequest,
+                "the request body did not arrive in time",
+            );
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+    }
+}
+
+/// A request body that records when it has been read to its end.
+struct Watched {
+    inner: Body,
+    read: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let r = http_body::Body::poll_frame(Pin::new(&mut self.inner), cx);
+        if matches!(r, Poll::Ready(None)) || http_body::Body::is_end_stream(&self.inner) {
+            self.read.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.inner)
+    }
 }
 
 fn cors(s: &Settings) -> CorsLayer {
@@ -187,6 +284,7 @@ fn cors(s: &Settings) -> CorsLayer {
             .csrf
             .required_headers
             .iter()
+            .chain(&c.allowed_headers)
             .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
     );
     CorsLayer::new()

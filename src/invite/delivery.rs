@@ -1,9 +1,13 @@
 //! Sending the invitation link by email.
 
 use async_trait::async_trait;
+#[cfg(feature = "smtp")]
 use lettre::message::header::ContentType;
+#[cfg(feature = "smtp")]
 use lettre::message::Mailbox;
+#[cfg(feature = "smtp")]
 use lettre::transport::smtp::authentication::Credentials;
+#[cfg(feature = "smtp")]
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::SmtpSettings;
@@ -65,6 +69,7 @@ pub fn render(template: &str, m: &Message<'_>) -> String {
 
 /// Sends invitations through an SMTP relay (STARTTLS with rustls, or plain on
 /// loopback), one connection per message.
+#[cfg(feature = "smtp")]
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
@@ -72,6 +77,7 @@ pub struct SmtpMailer {
     template: String,
 }
 
+#[cfg(feature = "smtp")]
 impl std::fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpMailer")
@@ -80,6 +86,7 @@ impl std::fmt::Debug for SmtpMailer {
     }
 }
 
+#[cfg(feature = "smtp")]
 impl SmtpMailer {
     /// Reads the template and prepares the relay (no connection is made yet).
     pub fn new(s: &SmtpSettings) -> Result<Self, DeliveryError> {
@@ -111,6 +118,7 @@ impl SmtpMailer {
     }
 }
 
+#[cfg(feature = "smtp")]
 #[async_trait]
 impl Mailer for SmtpMailer {
     #[tracing::instrument(name = "invite.smtp.send", skip_all)]
@@ -130,6 +138,28 @@ impl Mailer for SmtpMailer {
             DeliveryError::Transport(e.to_string())
         })?;
         Ok(())
+    }
+}
+
+/// Built without the `smtp` feature: `mode = "smtp"` is refused at start-up.
+#[cfg(not(feature = "smtp"))]
+#[derive(Debug)]
+pub struct SmtpMailer;
+
+#[cfg(not(feature = "smtp"))]
+impl SmtpMailer {
+    pub fn new(_: &SmtpSettings) -> Result<Self, DeliveryError> {
+        Err(DeliveryError::Transport(
+            "this build has no SMTP support (cargo feature `smtp`)".to_owned(),
+        ))
+    }
+}
+
+#[cfg(not(feature = "smtp"))]
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, _: &Message<'_>) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Transport("no SMTP support".to_owned()))
     }
 }
 

@@ -17,6 +17,15 @@ pub enum InviteError {
     #[error("missing permission `{0}`")]
     Forbidden(String),
 
+    /// The caller may not grant these roles (it lacks some of their
+    /// permissions, or `grantable_roles` does not list them for its roles).
+    #[error("may not grant {0:?}")]
+    NotGrantable(Vec<String>),
+
+    /// A client-credentials token (a machine) while `allow_clients` is off.
+    #[error("clients may not manage invitations")]
+    ClientRefused,
+
     /// An argument is wrong; `field` names it (`input.email`, `perPage`, …).
     #[error("invalid {field}: {message}")]
     BadInput { field: String, message: String },
@@ -25,7 +34,8 @@ pub enum InviteError {
     #[error("unknown role `{0}`")]
     UnknownRole(String),
 
-    /// The email belongs to a user who has already logged in.
+    /// The email belongs to an account that an invitation did not create, or
+    /// that has already logged in.
     #[error("the user already exists and is active")]
     UserExists,
 
@@ -59,6 +69,8 @@ impl InviteError {
         match self {
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::NotGrantable(_) => "not_grantable",
+            Self::ClientRefused => "client_refused",
             Self::BadInput { .. } => "bad_input",
             Self::UnknownRole(_) => "unknown_role",
             Self::UserExists => "user_exists",
@@ -102,6 +114,18 @@ impl From<InviteError> for ApiError {
             InviteError::Forbidden(p) => {
                 ApiError::Forbidden(format!("inviting users requires the `{p}` permission"))
             }
+            InviteError::NotGrantable(roles) => ApiError::Forbidden(format!(
+                "you may not grant the role(s) {}",
+                roles
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            InviteError::ClientRefused => ApiError::Forbidden(
+                "invitations are managed by users; this access token was issued to a client"
+                    .to_owned(),
+            ),
             InviteError::BadInput { field, message } => ApiError::bad_field(&field, message),
             InviteError::UnknownRole(r) => {
                 ApiError::bad_field("input.roles", format!("unknown role `{r}`"))

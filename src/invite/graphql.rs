@@ -88,16 +88,19 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
         FieldFuture::new(async move {
             let rc = ctx.data::<RequestContext>()?;
             let input = input(&ctx)?;
+            // the per-invitee limit counts authorised attempts only: a
+            // caller who may not invite cannot use up someone's budget
+            let checked = svc
+                .check(&rc.principal, input)
+                .await
+                .map_err(ApiError::from)?;
             crate::limits::enforce(
                 &ctx,
                 crate::limits::Operation::InviteUser,
-                Some(&input.email),
+                Some(checked.email().as_str()),
             )
             .await?;
-            let inv = svc
-                .invite(&rc.principal, input)
-                .await
-                .map_err(ApiError::from)?;
+            let inv = svc.complete(checked).await.map_err(ApiError::from)?;
             Ok(Some(FieldValue::value(invitation_value(&inv))))
         })
     });
@@ -109,10 +112,16 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
             FieldFuture::new(async move {
                 let rc = ctx.data::<RequestContext>()?;
                 let email = ctx.args.try_get("email")?.string()?.to_owned();
-                let inv = svc
-                    .resend(&rc.principal, &email)
-                    .await
+                let checked = svc
+                    .check_resend(&rc.principal, &email)
                     .map_err(ApiError::from)?;
+                crate::limits::enforce(
+                    &ctx,
+                    crate::limits::Operation::ResendInvitation,
+                    Some(checked.email().as_str()),
+                )
+                .await?;
+                let inv = svc.complete_resend(checked).await.map_err(ApiError::from)?;
                 Ok(Some(FieldValue::value(invitation_value(&inv))))
             })
         },

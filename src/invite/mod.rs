@@ -17,8 +17,8 @@ pub use delivery::{DeliveryError, Mailer, Message, SmtpMailer};
 pub use error::InviteError;
 pub use graphql::{bind, invitation_value};
 pub use service::{
-    has_logged_in, invite_link, mask_email, normalize_email, Invitation, InvitationPage,
-    InviteInput, InviteService, PENDING_QUERY,
+    has_logged_in, invite_link, mask_email, was_invited, CheckedInvitation, CheckedResend,
+    Invitation, InvitationPage, InviteInput, InviteService, PENDING_QUERY,
 };
 pub use settings::{Delivery, InviteSettings, SmtpSettings, MAX_TICKET_TTL};
 
@@ -35,7 +35,8 @@ pub fn build(
         Delivery::Smtp(s) => Some(Arc::new(SmtpMailer::new(s)?) as Arc<dyn Mailer>),
     };
     let svc = InviteService::new(settings, mgmt, auth0.connection.clone())
-        .with_ticket_client_id(auth0.client_id.clone());
+        .with_ticket_client_id(auth0.client_id.clone())
+        .with_audience(auth0.audience.clone());
     Ok(match mailer {
         Some(m) => svc.with_mailer(m),
         None => svc,

@@ -1,5 +1,6 @@
 //! Settings of back-office invitations (`[invites]`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,6 +36,13 @@ pub struct InviteSettings {
     pub role_cache_ttl: Duration,
     /// Most roles one invitation may grant.
     pub max_roles: usize,
+    /// Inviter role name → the role names it may grant (`"*"`: any). When
+    /// one of the inviter's roles (the guard's roles claim) is listed here,
+    /// these lists decide; otherwise a role is grantable only when the
+    /// inviter holds every permission of it.
+    pub grantable_roles: BTreeMap<String, Vec<String>>,
+    /// Let client-credentials tokens (machines) invite, resend and list.
+    pub allow_clients: bool,
     /// How the link reaches the invitee.
     pub delivery: Delivery,
 }
@@ -49,6 +57,8 @@ impl Default for InviteSettings {
             client_id_for_ticket: true,
             role_cache_ttl: Duration::from_secs(300),
             max_roles: 20,
+            grantable_roles: BTreeMap::new(),
+            allow_clients: false,
             delivery: Delivery::default(),
         }
     }
@@ -147,6 +157,17 @@ impl InviteSettings {
         if self.max_roles == 0 {
             err("max_roles", "must be at least 1");
         }
+        for (inviter, grantable) in &self.grantable_roles {
+            if inviter.trim().is_empty() {
+                err("grantable_roles", "has an empty inviter role name");
+            }
+            if grantable.iter().any(|g| g.trim().is_empty()) {
+                err(
+                    &format!("grantable_roles.{inviter}"),
+                    "has an empty role name (use \"*\" for any role)",
+                );
+            }
+        }
         if let Delivery::Smtp(s) = &self.delivery {
             if s.host.trim().is_empty() {
                 err("delivery.host", "is empty");
@@ -231,6 +252,22 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
+    }
+
+    #[test]
+    fn grantable_roles_and_clients_parse() {
+        let s: InviteSettings = toml::from_str(
+            "allow_clients = true\n[grantable_roles]\nadmin = [\"*\"]\nsupport = [\"user\"]",
+        )
+        .unwrap();
+        assert!(s.allow_clients);
+        assert_eq!(s.grantable_roles["support"], ["user"]);
+        assert!(s.validate().is_ok());
+        let s: InviteSettings = toml::from_str("[grantable_roles]\nsupport = [\"\"]").unwrap();
+        assert_eq!(
+            s.validate().unwrap_err()[0].0,
+            "invites.grantable_roles.support"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub enum Operation {
     Signup,
     PasswordReset,
     InviteUser,
+    ResendInvitation,
 }
 
 impl Operation {
@@ -40,6 +41,7 @@ impl Operation {
             Operation::Signup => "signup",
             Operation::PasswordReset => "requestPasswordReset",
             Operation::InviteUser => "inviteUser",
+            Operation::ResendInvitation => "resendInvitation",
         }
     }
 }
@@ -76,7 +78,8 @@ pub struct Budget {
 impl Budget {
     /// The defaults: login 30/IP and 10/account per 15 min; signup 10/IP and
     /// 5/account per hour; password reset 10/IP and 3/account per hour;
-    /// inviteUser 100/IP and 10/invited address per hour; requests 1200/IP
+    /// inviteUser 100/IP and 10/invited address per hour; resendInvitation
+    /// 100/IP and 5/address per hour; requests 1200/IP
     /// and 600/principal per minute.
     pub fn default_for(op: Option<Operation>) -> Budget {
         let (per_ip, per_account, secs) = match op {
@@ -84,6 +87,7 @@ impl Budget {
             Some(Operation::Signup) => (10, 5, 3600),
             Some(Operation::PasswordReset) => (10, 3, 3600),
             Some(Operation::InviteUser) => (100, 10, 3600),
+            Some(Operation::ResendInvitation) => (100, 5, 3600),
             None => (1200, 600, 60),
         };
         Budget {
@@ -119,6 +123,7 @@ pub struct LimitsSettings {
     pub signup: Rule,
     pub password_reset: Rule,
     pub invite_user: Rule,
+    pub resend_invitation: Rule,
     /// `per_ip` and `per_account` (= per principal) for every HTTP request.
     pub requests: RequestRule,
 }
@@ -133,6 +138,7 @@ impl Default for LimitsSettings {
             signup: Rule::default(),
             password_reset: Rule::default(),
             invite_user: Rule::default(),
+            resend_invitation: Rule::default(),
             requests: Rule::default(),
         }
     }
@@ -147,6 +153,7 @@ impl LimitsSettings {
             ("signup", Some(Operation::Signup)),
             ("password_reset", Some(Operation::PasswordReset)),
             ("invite_user", Some(Operation::InviteUser)),
+            ("resend_invitation", Some(Operation::ResendInvitation)),
             ("requests", None),
         ] {
             if self.budget(op).window < Duration::from_secs(1) {
@@ -169,6 +176,7 @@ impl LimitsSettings {
             Some(Operation::Signup) => &self.signup,
             Some(Operation::PasswordReset) => &self.password_reset,
             Some(Operation::InviteUser) => &self.invite_user,
+            Some(Operation::ResendInvitation) => &self.resend_invitation,
             None => &self.requests,
         };
         Budget::default_for(op).with(rule)

@@ -67,6 +67,13 @@ impl Store for InstrumentedStore {
         r
     }
 
+    async fn revocation_check_ready(&self) -> Result<(), StoreError> {
+        let t = Instant::now();
+        let r = self.inner.revocation_check_ready().await;
+        self.done("ping", t, &r);
+        r
+    }
+
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }

@@ -16,7 +16,7 @@ use async_graphql::{Name, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use input::{Email, Password};
+pub use input::{email_arg, Email, Password};
 
 use crate::auth::{Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
@@ -65,6 +65,11 @@ pub struct SessionSettings {
     /// Answer a taken email exactly like a successful sign-up awaiting
     /// verification (needs `login_after_signup = false`).
     pub enumeration_safe_signup: bool,
+    /// The key of the user ids invented for taken emails (HMAC-SHA256), so
+    /// that nobody can compute them offline. Unset: derived from
+    /// `auth0.client_secret` (replicas sharing it agree), else random per
+    /// process (replicas would then disagree on a retried sign-up).
+    pub enumeration_key: Option<Secret>,
     /// Longest password accepted, in characters (Auth0 accepts at least 128).
     pub max_password_chars: usize,
     pub audit_email: AuditEmail,
@@ -83,6 +88,7 @@ impl Default for SessionSettings {
             access_token_cookie: String::new(),
             login_after_signup: true,
             enumeration_safe_signup: false,
+            enumeration_key: None,
             max_password_chars: 1024,
             audit_email: AuditEmail::Mask,
             userinfo_cache_ttl: Duration::from_secs(60),
@@ -97,6 +103,16 @@ impl SessionSettings {
             v.push((
                 "session.enumeration_safe_signup".into(),
                 "needs session.login_after_signup = false (tokens would reveal which sign-ups were real)".into(),
+            ));
+        }
+        if self
+            .enumeration_key
+            .as_ref()
+            .is_some_and(|k| !k.is_empty() && k.expose().len() < 32)
+        {
+            v.push((
+                "session.enumeration_key".into(),
+                "must be at least 32 characters (or unset)".into(),
             ));
         }
         if self.cookie_name.is_empty()
@@ -129,6 +145,8 @@ pub struct SessionService {
     /// `Path` of the cookie: the GraphQL endpoint.
     pub cookie_path: String,
     userinfo: moka::future::Cache<String, Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// Keys the user ids of enumeration-safe answers (see [`fake_user_id`]).
+    enumeration_key: Secret,
 }
 
 impl SessionService {
@@ -143,6 +161,14 @@ impl SessionService {
             .max_capacity(10_000)
             .time_to_live(settings.userinfo_cache_ttl.max(Duration::from_millis(1)))
             .build();
+        let enumeration_key = match &settings.enumeration_key {
+            Some(k) if !k.is_empty() => k.clone(),
+            _ => {
+                let mut bytes = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                Secret::new(hex::encode(bytes))
+            }
+        };
         Self {
             settings,
             provider,
@@ -150,7 +176,27 @@ impl SessionService {
             store,
             cookie_path,
             userinfo,
+            enumeration_key,
         }
+    }
+
+    /// Without `session.enumeration_key`, the key is derived from `secret`
+    /// (the application's client secret) so that every replica invents the
+    /// same id for the same email; an empty secret keeps the random key.
+    pub fn with_enumeration_key_from(mut self, secret: &Secret) -> Self {
+        let configured = self
+            .settings
+            .enumeration_key
+            .as_ref()
+            .is_some_and(|k| !k.is_empty());
+        if !configured && !secret.is_empty() {
+            let derived = hmac_sha256(
+                secret.expose().as_bytes(),
+                b"authgate enumeration-safe signup",
+            );
+            self.enumeration_key = Secret::new(hex::encode(derived));
+        }
+        self
     }
 
     fn audit_user(&self, email: &str) -> String {
@@ -294,7 +340,7 @@ impl SessionService {
             .try_get("input")
             .and_then(|v| v.object())
             .map_err(|_| ApiError::bad_input("`input` is required"))?;
-        let email = Email::parse_arg(input.get("email"), "input.email")?;
+        let email = email_arg(input.get("email"), "input.email")?;
         let password = Password::parse_arg(
             input.get("password"),
             "input.password",
@@ -303,11 +349,29 @@ impl SessionService {
         Ok((rc, input, email, password))
     }
 
+    /// A refresh token the client never receives (its login failed after
+    /// the grant) is revoked rather than left live (best effort).
+    async fn revoke_unused(&self, rt: &Secret, call: &CallContext) {
+        if let Err(e) = self.provider.revoke_refresh_token(rt, call).await {
+            tracing::warn!(
+                error = e.kind(),
+                "could not revoke the refresh token of a failed login"
+            );
+        }
+    }
+
     async fn login(&self, ctx: &ResolverContext<'_>) -> Result<Value, ApiError> {
         let (rc, _input, email, password) = self.credentials(ctx)?;
         crate::limits::enforce(ctx, crate::limits::Operation::Login, Some(email.as_str())).await?;
         let call = call_context(rc);
         let user = self.audit_user(email.as_str());
+        // the new access token must pass the revocation check: while the
+        // store cannot answer, don't have tokens issued only to drop them
+        if let Err(e) = self.store.revocation_check_ready().await {
+            tracing::warn!(error = %e, "login refused before the grant: the store is unavailable");
+            audit("login", &user, rc, "error", Some("store_unavailable"));
+            return Err(ApiError::Unauthenticated(Some(Rejection::StoreUnavailable)));
+        }
         let mut retried = false;
         loop {
             let tokens = match self
@@ -322,6 +386,7 @@ impl SessionService {
                     return Err(api);
                 }
             };
+            let issued_refresh = tokens.refresh_token.clone();
             let payload = match self.auth_payload(ctx, tokens, None).await {
                 // Auth0's default access token has no `jti`: two tokens for the
                 // same user issued in the same second are byte-identical. After
@@ -329,6 +394,9 @@ impl SessionService {
                 // token; one grant a second later is a different token.
                 Err(ApiError::Unauthenticated(Some(Rejection::Revoked))) if !retried => {
                     retried = true;
+                    if let Some(rt) = &issued_refresh {
+                        self.revoke_unused(rt, &call).await;
+                    }
                     tracing::info!("the new access token equals one logged out this second; asking again in a second");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
@@ -341,6 +409,9 @@ impl SessionService {
                 }
                 other => other,
             };
+            if let (Err(_), Some(rt)) = (&payload, &issued_refresh) {
+                self.revoke_unused(rt, &call).await;
+            }
             audit(
                 "login",
                 &user,
@@ -372,7 +443,7 @@ impl SessionService {
             Err(ProviderError::UserExists) if self.settings.enumeration_safe_signup => {
                 audit("signup", &user, rc, "exists-hidden", Some("user_exists"));
                 return Ok(signup_payload(
-                    fake_user_id(email.as_str()),
+                    fake_user_id(&self.enumeration_key, &email),
                     email.as_str().to_owned(),
                     false,
                     None,
@@ -403,9 +474,16 @@ impl SessionService {
         } else {
             None
         };
+        // With enumeration safety both answers echo the address as parsed
+        // (lower-cased), never Auth0's spelling of it, so that they cannot differ.
+        let echoed = if self.settings.enumeration_safe_signup {
+            email.as_str().to_owned()
+        } else {
+            created.email
+        };
         Ok(signup_payload(
             created.user_id,
-            created.email,
+            echoed,
             created.email_verified,
             auth,
         ))
@@ -451,9 +529,11 @@ impl SessionService {
         let rc = ctx
             .data::<RequestContext>()
             .map_err(|_| ApiError::Internal)?;
-        // the access token presented: denylisted until it expires
+        // the access token presented: denylisted until the guard stops
+        // honouring it (exp plus the largest leeway a reload could set), plus a margin
         if let Principal::User(u) = &rc.principal {
-            let ttl = Duration::from_secs(u.expires_at.saturating_sub(now_secs()) + 60);
+            let ttl = Duration::from_secs(u.expires_at.saturating_sub(now_secs()) + 60)
+                + crate::auth::MAX_LEEWAY;
             if let Err(e) = self.store.revoke(&u.token_id, ttl).await {
                 tracing::error!(error = %e, "could not put the access token on the revocation list");
                 return Err(ApiError::unavailable("logout could not be recorded; retry"));
@@ -482,7 +562,7 @@ impl SessionService {
         let rc = ctx
             .data::<RequestContext>()
             .map_err(|_| ApiError::Internal)?;
-        let email = Email::parse_arg(ctx.args.get("email"), "email")?;
+        let email = email_arg(ctx.args.get("email"), "email")?;
         crate::limits::enforce(
             ctx,
             crate::limits::Operation::PasswordReset,
@@ -527,6 +607,14 @@ impl SessionService {
         let Principal::User(user) = &rc.principal else {
             return Err(ApiError::Unauthenticated(None));
         };
+        // a client-credentials token speaks for a machine, not a person: it
+        // has no profile, and answering with its client id as a user's id
+        // would let a client pass for one
+        if user.is_client() {
+            return Err(ApiError::Forbidden(
+                "`me` is for users; this access token was issued to a client".into(),
+            ));
+        }
         let look = ctx.look_ahead();
         let wants_profile = ["email", "emailVerified", "name", "nickname", "picture"]
             .iter()
@@ -616,20 +704,24 @@ fn signup_payload(
 }
 
 /// `ada@example.com` → `a***@example.com`
-pub fn mask_email(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "***".into(),
-    }
+pub use crate::email::mask as mask_email;
+
+/// A stable, plausible user id for enumeration-safe sign-up answers: keyed
+/// (HMAC-SHA256), so that it cannot be told from a real id by computing it
+/// offline from the email; 24 hex digits like a real database user id.
+fn fake_user_id(key: &Secret, email: &Email) -> String {
+    let mac = hmac_sha256(key.expose().as_bytes(), email.as_str().as_bytes());
+    format!("auth0|{}", &hex::encode(mac)[..24])
 }
 
-/// A stable, plausible user id for enumeration-safe sign-up answers.
-fn fake_user_id(email: &str) -> String {
-    let digest = Sha256::digest(format!("authgate-signup:{}", email.to_lowercase()).as_bytes());
-    format!("auth0|{}", &hex::encode(digest)[..24])
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    // HMAC takes keys of any length: `new_from_slice` cannot fail for it
+    let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 fn audit(event: &str, user: &str, rc: &RequestContext, outcome: &str, reason: Option<&str>) {
@@ -783,9 +875,38 @@ mod tests {
     }
 
     #[test]
-    fn fake_ids_look_real_and_are_stable() {
-        let a = fake_user_id("Ada@example.com");
-        assert_eq!(a, fake_user_id("ada@example.com"));
+    fn fake_ids_look_real_are_stable_and_keyed() {
+        let key = Secret::new("k".repeat(32));
+        let ada = Email::parse("Ada@example.com").unwrap();
+        let a = fake_user_id(&key, &ada);
+        assert_eq!(
+            a,
+            fake_user_id(&key, &Email::parse("ada@example.com").unwrap())
+        );
         assert_eq!(a.len(), "auth0|".len() + 24);
+        assert!(a["auth0|".len()..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, fake_user_id(&Secret::new("x".repeat(32)), &ada));
+        // the old, unkeyed construction is not what comes out
+        let unkeyed = Sha256::digest(b"authgate-signup:ada@example.com");
+        assert_ne!(a, format!("auth0|{}", &hex::encode(unkeyed)[..24]));
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231, test case 2
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn short_enumeration_keys_are_refused() {
+        let s = SessionSettings {
+            enumeration_key: Some(Secret::new("short")),
+            ..Default::default()
+        };
+        assert_eq!(s.validate()[0].0, "session.enumeration_key");
     }
 }

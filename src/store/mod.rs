@@ -158,6 +158,12 @@ pub trait Store: Send + Sync + 'static {
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
     /// Can the backend be reached? (for `/readyz`)
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Can a revocation check be answered now? A login asks before the
+    /// identity provider issues tokens that the check would then refuse.
+    /// A backend whose checks fail open answers yes even when unreachable.
+    async fn revocation_check_ready(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
     /// `memory` or `redis`
     fn backend(&self) -> &'static str;
 }

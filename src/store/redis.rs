@@ -106,12 +106,30 @@ impl RedisStore {
         format!("{}rl:{}", self.prefix, hex::encode(&digest[..16]))
     }
 
-    async fn run<T>(
-        &self,
-        what: &'static str,
-        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.command_timeout, fut).await {
+    /// Runs `op` within the command timeout. A connection lost while Redis
+    /// was away is reported once more, on the next command, before the
+    /// manager replaces it: that command is sent again on the fresh
+    /// connection, so the first request after Redis is back succeeds.
+    async fn run<T, F, Fut>(&self, what: &'static str, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let attempt = async {
+            match op().await {
+                Err(e)
+                    if !e.is_timeout()
+                        && (e.is_connection_refusal()
+                            || e.is_connection_dropped()
+                            || e.is_io_error()) =>
+                {
+                    tracing::debug!(op = what, error = %e.kind_str(), "redis connection was stale; sending again");
+                    op().await
+                }
+                other => other,
+            }
+        };
+        match tokio::time::timeout(self.command_timeout, attempt).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 tracing::warn!(op = what, error = %e, "redis command failed");
@@ -155,15 +173,18 @@ impl Store for RedisStore {
     async fn revoke(&self, token_id: &str, ttl: Duration) -> Result<(), StoreError> {
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let key = self.revocation_key(token_id);
-        let mut conn = self.conn.clone();
-        self.run("SET", async move {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(1)
-                .arg("PX")
-                .arg(ms)
-                .query_async::<()>(&mut conn)
-                .await
+        self.run("SET", || {
+            let mut conn = self.conn.clone();
+            let key = key.clone();
+            async move {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async::<()>(&mut conn)
+                    .await
+            }
         })
         .await?;
         if !ttl.is_zero() {
@@ -187,9 +208,12 @@ impl Store for RedisStore {
             return Ok(false);
         }
         let key = self.revocation_key(token_id);
-        let mut conn = self.conn.clone();
         let answer = self
-            .run("EXISTS", async move { conn.exists::<_, bool>(&key).await })
+            .run("EXISTS", || {
+                let mut conn = self.conn.clone();
+                let key = key.clone();
+                async move { conn.exists::<_, bool>(&key).await }
+            })
             .await;
         match answer {
             Ok(true) => {
@@ -213,11 +237,12 @@ impl Store for RedisStore {
     async fn hit(&self, key: &str, window: Duration) -> Result<Hit, StoreError> {
         let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let key = self.counter_key(key);
-        let mut conn = self.conn.clone();
         let script = &self.hit_script;
         let (count, pttl): (u64, i64) = self
-            .run("hit", async move {
-                script.key(&key).arg(ms).invoke_async(&mut conn).await
+            .run("hit", || {
+                let mut conn = self.conn.clone();
+                let key = key.clone();
+                async move { script.key(&key).arg(ms).invoke_async(&mut conn).await }
             })
             .await?;
         Ok(Hit {
@@ -228,18 +253,28 @@ impl Store for RedisStore {
 
     async fn reset(&self, key: &str) -> Result<(), StoreError> {
         let key = self.counter_key(key);
-        let mut conn = self.conn.clone();
-        self.run("DEL", async move { conn.del::<_, ()>(&key).await })
-            .await
+        self.run("DEL", || {
+            let mut conn = self.conn.clone();
+            let key = key.clone();
+            async move { conn.del::<_, ()>(&key).await }
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        self.run("PING", async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await
+        self.run("PING", || {
+            let mut conn = self.conn.clone();
+            async move { redis::cmd("PING").query_async::<String>(&mut conn).await }
         })
         .await
         .map(|_| ())
+    }
+
+    async fn revocation_check_ready(&self) -> Result<(), StoreError> {
+        match self.ping().await {
+            Err(_) if self.fail_open => Ok(()),
+            other => other,
+        }
     }
 
     fn backend(&self) -> &'static str {

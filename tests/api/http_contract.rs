@@ -339,6 +339,49 @@ async fn cors_preflight_allows_configured_origins_only() {
 }
 
 #[tokio::test]
+async fn cors_preflight_allows_apollo_and_trace_context_headers_and_configured_ones() {
+    let allowed = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-headers")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let preflight = |app: &crate::helpers::TestApp, headers: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", "http://localhost:5173")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", headers)
+            .send()
+    };
+    let app = spawn_app().await;
+    let r = preflight(
+        &app,
+        "content-type,apollographql-client-name,apollographql-client-version,traceparent",
+    )
+    .await
+    .unwrap();
+    let list = allowed(&r);
+    for h in [
+        "apollographql-client-name",
+        "apollographql-client-version",
+        "traceparent",
+        "tracestate",
+        "content-type",
+    ] {
+        assert!(list.contains(h), "{h} in {list}");
+    }
+    assert!(!list.contains("x-tenant"), "{list}");
+    let mut settings = crate::helpers::test_settings();
+    settings.server.cors.allowed_headers = vec!["x-tenant".into()];
+    let app = crate::helpers::spawn_with(authgate::Application::builder(settings)).await;
+    let list = allowed(&preflight(&app, "x-tenant").await.unwrap());
+    assert!(list.contains("x-tenant"), "{list}");
+    assert!(!list.contains("traceparent"), "{list}");
+}
+
+#[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
     let app = spawn_app().await;
     let send = |id: Option<&'static str>| {
@@ -405,6 +448,20 @@ async fn introspection_can_be_switched_off() {
         .gql("{ __schema { queryType { name } } }", json!({}), None)
         .await;
     assert!(r.body.get("errors").is_some(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn suggestions_can_be_switched_off() {
+    let message = |r: &crate::helpers::Gql| r.body["errors"][0]["message"].to_string();
+    let app = spawn_app().await;
+    let r = app.gql("{ me { emal } }", json!({}), Some("admin")).await;
+    assert!(message(&r).contains("Did you mean"), "{}", r.body);
+    let mut s = test_settings();
+    s.graphql.suggestions = false;
+    let app = spawn_with(Application::builder(s)).await;
+    let r = app.gql("{ me { emal } }", json!({}), Some("admin")).await;
+    assert!(message(&r).contains("emal"), "{}", r.body);
+    assert!(!message(&r).contains("Did you mean"), "{}", r.body);
 }
 
 #[tokio::test]
@@ -646,4 +703,261 @@ async fn a_null_object_is_null_not_an_object_of_nulls() {
     let app = spawn_with(builder).await;
     let r = app.gql("{ box { inner { name } } }", json!({}), None).await;
     assert_eq!(r.body, json!({"data": {"box": {"inner": null}}}));
+}
+
+// ---- hostile clients: slow bodies, stalled headers, idle connections,
+// ---- the connection cap, panics, malformed credentials
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An app with short transport limits (generous against scheduling noise).
+async fn spawn_limited(configure: impl FnOnce(&mut authgate::config::Settings)) -> TestApp {
+    let mut s = test_settings();
+    s.server.request_timeout = Duration::from_secs(1);
+    s.server.header_timeout = Duration::from_secs(1);
+    configure(&mut s);
+    spawn_with(Application::builder(s)).await
+}
+
+/// Reads until the server closes the connection (or `limit` passes, which
+/// fails the test); returns what was read and how long it took.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {limit:?}"
+    );
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+const BODY_HEAD: &str = "POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n";
+
+#[tokio::test]
+async fn a_stalled_body_is_answered_408_within_the_request_timeout() {
+    let app = spawn_limited(|_| {}).await;
+    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    c.write_all(format!("{BODY_HEAD}{{\"query\":").as_bytes())
+        .await
+        .unwrap();
+    let (resp, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(resp.contains("\"BAD_REQUEST\""), "{resp}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_off_within_the_request_timeout() {
+    let app = spawn_limited(|_| {}).await;
+    let c = TcpStream::connect(app.addr).await.unwrap();
+    let (mut r, mut w) = c.into_split();
+    // one byte every 50 ms: each read makes progress, the whole never ends in time
+    let trickle = tokio::spawn(async move {
+        if w.write_all(BODY_HEAD.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..200 {
+            if w.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let done = tokio::time::timeout(Duration::from_secs(8), r.read_to_end(&mut out)).await;
+    assert!(done.is_ok(), "still open after 8 s");
+    let resp = String::from_utf8_lossy(&out);
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    trickle.abort();
+}
+
+#[tokio::test]
+async fn stalled_headers_are_cut_off_after_the_header_timeout() {
+    let app = spawn_limited(|s| s.server.request_timeout = Duration::from_secs(30)).await;
+    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    c.write_all(b"POST /graphql HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (_, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // a client that connects and sends nothing at all
+    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    let (_, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // or too little to tell HTTP/1.1 from HTTP/2
+    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    c.write_all(b"PRI").await.unwrap();
+    let (_, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    let app = spawn_limited(|s| {
+        s.server.header_timeout = Duration::from_secs(30);
+        s.server.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (resp, took) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // closed by the idle watchdog, long before the 30 s header timeout
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let app = spawn_limited(|s| {
+        s.server.max_connections = 1;
+        s.server.header_timeout = Duration::from_secs(30);
+    })
+    .await;
+    // the only slot: a connection that sends nothing
+    let hog = TcpStream::connect(app.addr).await.unwrap();
+    let mut next = TcpStream::connect(app.addr).await.unwrap();
+    next.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), next.read(&mut buf))
+            .await
+            .is_err(),
+        "served beyond max_connections"
+    );
+    drop(hog);
+    let (resp, _) = read_until_closed(&mut next, Duration::from_secs(10)).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+}
+
+#[tokio::test]
+async fn a_panicking_resolver_is_a_500_with_the_standard_body_and_the_gateway_serves_on() {
+    let builder = Application::builder(test_settings())
+        .sdl("panic.graphql", "extend type Query { kaboom: String }")
+        .bindings(|b| {
+            b.bind("Query.kaboom", |_ctx: ResolverContext<'_>| {
+                FieldFuture::new(async move {
+                    if std::hint::black_box(true) {
+                        panic!("secret internals at 10.0.0.1");
+                    }
+                    Ok(Some(FieldValue::value("never")))
+                })
+            });
+        });
+    let app = spawn_with(builder).await;
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("x-request-id", "panic-1")
+        .json(&json!({"query": "{ kaboom }"}))
+        .send()
+        .await
+        .unwrap();
+    let r = TestApp::read(resp).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.code(0), "INTERNAL_SERVER_ERROR");
+    assert_eq!(r.headers["x-request-id"], "panic-1");
+    assert!(!r.body.to_string().contains("10.0.0.1"), "{}", r.body);
+    let r = app.gql("{ __typename }", json!({}), None).await;
+    assert_eq!(r.body["data"]["__typename"], "Query");
+}
+
+#[tokio::test]
+async fn malformed_authorization_headers_get_an_invalid_token_challenge() {
+    use reqwest::header::{HeaderValue, AUTHORIZATION};
+    let app = spawn_app().await;
+    let cases: Vec<(&str, Vec<HeaderValue>)> = vec![
+        (
+            "another scheme",
+            vec![HeaderValue::from_static("Basic YWRtaW46eA==")],
+        ),
+        ("empty", vec![HeaderValue::from_static("")]),
+        ("Bearer alone", vec![HeaderValue::from_static("Bearer")]),
+        (
+            "Bearer and a space",
+            vec![HeaderValue::from_static("Bearer ")],
+        ),
+        (
+            "two headers",
+            vec![
+                HeaderValue::from_static("Bearer admin"),
+                HeaderValue::from_static("Bearer user"),
+            ],
+        ),
+        (
+            "non-ASCII",
+            vec![HeaderValue::from_bytes("Bearer adm\u{ef}n".as_bytes()).unwrap()],
+        ),
+        (
+            "a refused token",
+            vec![HeaderValue::from_static("Bearer garbage")],
+        ),
+    ];
+    for (case, values) in cases {
+        let mut req = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({"query": "{ me { id } }"}));
+        for v in values {
+            req = req.header(AUTHORIZATION, v);
+        }
+        let r = TestApp::read(req.send().await.unwrap()).await;
+        assert_eq!(r.status, 401, "{case}: {}", r.body);
+        assert_eq!(r.code(0), "UNAUTHENTICATED", "{case}");
+        assert_eq!(
+            r.body["errors"][0]["extensions"]["reason"], "TOKEN_INVALID",
+            "{case}"
+        );
+        let www = r.headers["www-authenticate"].to_str().unwrap();
+        assert!(
+            www.starts_with("Bearer realm=\"authgate\""),
+            "{case}: {www}"
+        );
+        assert!(www.contains("error=\"invalid_token\""), "{case}: {www}");
+        assert!(!www.contains("admin") && !www.contains("garbage"), "{www}");
+    }
+    // without credentials: the realm only
+    let r = app.gql("{ me { id } }", json!({}), None).await;
+    assert_eq!(r.headers["www-authenticate"], "Bearer realm=\"authgate\"");
+}
+
+#[tokio::test]
+async fn work_that_runs_late_is_504_within_the_request_timeout() {
+    let mut s = test_settings();
+    s.server.request_timeout = Duration::from_secs(1);
+    let builder = Application::builder(s)
+        .sdl("forever.graphql", "extend type Query { forever: String }")
+        .bindings(|b| {
+            b.bind("Query.forever", |_ctx: ResolverContext<'_>| {
+                FieldFuture::new(async move {
+                    std::future::pending::<()>().await;
+                    Ok(Some(FieldValue::value("never")))
+                })
+            });
+        });
+    let app = spawn_with(builder).await;
+    let started = std::time::Instant::now();
+    let r = app.gql("{ forever }", json!({}), None).await;
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

@@ -10,6 +10,7 @@ mod fleet;
 mod guard;
 mod helpers;
 mod hostile;
+mod hostile_binary;
 mod http_contract;
 mod invites;
 mod reload;

@@ -1,5 +1,5 @@
 //! The README's quick tour, against the real stack (gateway + emulator +
-//! guard), with the seeded development credentials of config/default.toml.
+//! guard), with the seeded development credentials of config/development.toml.
 
 use serde_json::json;
 

@@ -5,6 +5,7 @@ mod identity;
 mod passthrough;
 mod resilience;
 mod rest;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -254,3 +254,180 @@ async fn a_denied_field_never_calls_upstream() {
     let r = g.app.gql("{ secret }", json!({}), None).await;
     assert_eq!(r.code(0), "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn answers_that_are_not_json_open_the_circuit() {
+    let up = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/things/garbage"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>oops</html>"))
+        .expect(2) // the third call is refused by the open circuit
+        .mount(&up)
+        .await;
+    let mut s = source(&up.uri());
+    s.circuit_breaker.failure_threshold = 2;
+    s.circuit_breaker.open_for = Duration::from_secs(3600);
+    let g = gateway(SDL, vec![("svc", s)]).await;
+    for _ in 0..2 {
+        let r = g
+            .app
+            .gql(r#"{ thing(id: "garbage") }"#, json!({}), None)
+            .await;
+        assert_eq!(
+            reason(&r.body, 0),
+            "UPSTREAM_INVALID_RESPONSE",
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(g.datasources.readiness()["svc"], json!({"circuit": "open"}));
+    let r = g
+        .app
+        .gql(r#"{ thing(id: "garbage") }"#, json!({}), None)
+        .await;
+    assert_eq!(reason(&r.body, 0), "CIRCUIT_OPEN");
+}
+
+/// An upstream on 127.0.0.1 that answers every request with `chunks` chunks
+/// of `chunk` bytes of JSON-ish text, chunked (no Content-Length).
+async fn chunked_upstream(chunks: usize, chunk: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                // the request head fits one read on loopback; its content is not needed
+                let _ = sock.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let data = " ".repeat(chunk);
+                for _ in 0..chunks {
+                    let piece = format!("{:x}\r\n{data}\r\n", chunk);
+                    if sock.write_all(piece.as_bytes()).await.is_err() {
+                        return; // the gateway hung up: what a cap does
+                    }
+                }
+                let _ = sock.write_all(b"1\r\n1\r\n0\r\n\r\n").await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn oversized_answers_are_refused_and_count_as_failures() {
+    // declared: Content-Length over the cap
+    let up = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/things/big"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(format!("\"{}\"", "x".repeat(2000))),
+        )
+        .expect(2)
+        .mount(&up)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/things/small"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(format!("\"{}\"", "x".repeat(100))),
+        )
+        .mount(&up)
+        .await;
+    let mut s = source(&up.uri());
+    s.max_response_bytes = 1024;
+    s.circuit_breaker.failure_threshold = 2;
+    s.circuit_breaker.open_for = Duration::from_secs(3600);
+    // streamed: no Content-Length, 64 KiB chunks far past the cap
+    let mut streamed = source(&chunked_upstream(10_000, 64 * 1024).await);
+    streamed.max_response_bytes = 100 * 1024;
+    let mut small_stream = source(&chunked_upstream(1, 10).await);
+    small_stream.max_response_bytes = 100 * 1024;
+    let g = gateway(
+        r#"
+extend type Query {
+  thing(id: ID!): JSON @rest(source: "svc", path: "/things/{args.id}")
+  stream: JSON @rest(source: "streamed", path: "/s")
+  smallStream: JSON @rest(source: "small", path: "/s")
+  products: JSON @graphql(source: "gql")
+}
+"#,
+        vec![
+            ("svc", s),
+            ("streamed", streamed),
+            ("small", small_stream),
+            ("gql", {
+                let mut g = source(&format!("{}/graphql", up.uri()));
+                g.max_response_bytes = 1024;
+                g
+            }),
+        ],
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"products": "y".repeat(5000)}})),
+        )
+        .expect(1)
+        .mount(&up)
+        .await;
+
+    let r = g
+        .app
+        .gql(r#"{ thing(id: "small") }"#, json!({}), None)
+        .await;
+    assert_eq!(
+        r.body["data"]["thing"],
+        json!("x".repeat(100)),
+        "{}",
+        r.body
+    );
+    let started = std::time::Instant::now();
+    let r = g
+        .app
+        .gql(
+            r#"{ big: thing(id: "big") stream smallStream products }"#,
+            json!({}),
+            None,
+        )
+        .await;
+    // 640 MB were on offer: the stream was cut at the cap, not read to the end
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let mut reasons: Vec<(String, String)> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"][0].as_str().unwrap().to_owned(),
+                format!(
+                    "{} {}",
+                    e["extensions"]["code"].as_str().unwrap(),
+                    e["extensions"]["reason"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    reasons.sort();
+    let too_large = "UPSTREAM_UNAVAILABLE UPSTREAM_RESPONSE_TOO_LARGE".to_owned();
+    assert_eq!(
+        reasons,
+        vec![
+            ("big".to_owned(), too_large.clone()),
+            ("products".to_owned(), too_large.clone()),
+            ("stream".to_owned(), too_large.clone()),
+        ],
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["data"]["smallStream"], json!(1), "{}", r.body);
+    // the breaker counts it: a second oversized answer opens the circuit
+    let r = g.app.gql(r#"{ thing(id: "big") }"#, json!({}), None).await;
+    assert_eq!(reason(&r.body, 0), "UPSTREAM_RESPONSE_TOO_LARGE");
+    assert_eq!(g.datasources.readiness()["svc"], json!({"circuit": "open"}));
+}

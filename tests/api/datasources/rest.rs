@@ -179,7 +179,8 @@ async fn parents_share_one_batched_call_and_parent_templates_work() {
         .await;
     Mock::given(method("GET"))
         .and(path("/customers"))
-        .and(query_param("ids", "c1,c2,c404"))
+        // one comma-separated list: the commas are not percent-encoded
+        .and(|r: &wiremock::Request| r.url.query() == Some("ids=c1,c2,c404"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
             {"id": "c1", "name": "Ada"},
             {"id": "c2", "name": "Grace"}
@@ -295,4 +296,188 @@ async fn startup_refuses_bad_directives_with_file_and_line() {
     )
     .await;
     assert!(e.contains("set by authgate itself"), "{e}");
+}
+
+/// Parents whose sibling `@rest` fields resolve at the same time as the
+/// batched one: every run makes exactly one batched call per level, with
+/// each key once.
+#[tokio::test]
+async fn batches_hold_with_concurrent_sibling_fields() {
+    let up = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "o1", "customerId": "c1"},
+            {"id": "o2", "customerId": "c2"},
+            {"id": "o3", "customerId": "c3"},
+            {"id": "o4", "customerId": "c1"},
+            {"id": "o5", "customerId": "c4"}
+        ])))
+        .mount(&up)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/customers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "c1", "name": "Ada"},
+            {"id": "c2", "name": "Grace"},
+            {"id": "c3", "name": "Edsger"},
+            {"id": "c4", "name": "Barbara"}
+        ])))
+        .mount(&up)
+        .await;
+    for o in 1..=5 {
+        Mock::given(method("GET"))
+            .and(path(format!("/orders/o{o}/lines")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"sku": "A"}])))
+            .mount(&up)
+            .await;
+    }
+    let g = gateway(ORDERS_SDL, vec![("orders", source(&up.uri()))]).await;
+    let mut seen = 0;
+    for run in 0..30 {
+        let r = g
+            .app
+            .gql(
+                "{ orders { id lines { sku } customer { name } more: lines { sku } } }",
+                json!({}),
+                Some("user"),
+            )
+            .await;
+        assert_eq!(r.body["errors"], json!(null), "{}", r.body);
+        let names: Vec<&str> = r.body["data"]["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["customer"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Ada", "Grace", "Edsger", "Ada", "Barbara"]);
+        let requests = up.received_requests().await.unwrap();
+        let batched: Vec<&str> = requests[seen..]
+            .iter()
+            .filter(|r| r.url.path() == "/customers")
+            .map(|r| r.url.query().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            batched,
+            ["ids=c1,c2,c3,c4"],
+            "run {run}: one call, each key once"
+        );
+        seen = requests.len();
+    }
+}
+
+/// Many operations at once: each still makes exactly one batched call.
+#[tokio::test]
+async fn concurrent_operations_each_make_one_batched_call() {
+    let up = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "o1", "customerId": "c2"},
+            {"id": "o2", "customerId": "c1"},
+            {"id": "o3", "customerId": "c2"}
+        ])))
+        .mount(&up)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/customers"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "c1", "name": "Ada"},
+            {"id": "c2", "name": "Grace"}
+        ])))
+        .mount(&up)
+        .await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex("^/orders/o[0-9]/lines$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"sku": "A"}])))
+        .mount(&up)
+        .await;
+    let g = gateway(ORDERS_SDL, vec![("orders", source(&up.uri()))]).await;
+    let runs = futures::future::join_all((0..30).map(|_| {
+        g.app.gql(
+            "{ orders { lines { sku } customer { name } id } }",
+            json!({}),
+            Some("user"),
+        )
+    }))
+    .await;
+    for r in &runs {
+        assert_eq!(r.body["errors"], json!(null), "{}", r.body);
+        assert_eq!(r.body["data"]["orders"][1]["customer"]["name"], "Ada");
+    }
+    let requests = up.received_requests().await.unwrap();
+    let mut by_request: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in requests.iter().filter(|r| r.url.path() == "/customers") {
+        by_request
+            .entry(r.headers["x-request-id"].to_str().unwrap().to_owned())
+            .or_default()
+            .push(r.url.query().unwrap_or("").to_owned());
+    }
+    assert_eq!(by_request.len(), 30);
+    for calls in by_request.values() {
+        assert_eq!(calls, &["ids=c1,c2"]);
+    }
+}
+
+const KEYS_SDL: &str = r#"
+type Order {
+  id: ID!
+  customerId: ID
+  customer: Customer @rest(source: "orders", path: "/customers", query: {v: "2"}, batch: {query: "ids", key: "id", parentKey: "customerId"})
+}
+type Customer { id: ID! name: String! }
+extend type Query {
+  orders: [Order!]! @rest(source: "orders", path: "/orders")
+}
+"#;
+
+#[tokio::test]
+async fn batch_keys_are_one_encoded_comma_list_and_commas_in_keys_are_refused() {
+    let up = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "1", "customerId": "a b&c=d"},
+            {"id": "2", "customerId": "x,y"},
+            {"id": "3", "customerId": 7}
+        ])))
+        .mount(&up)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/customers"))
+        .and(|r: &wiremock::Request| r.url.query() == Some("v=2&ids=7,a+b%26c%3Dd"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "a b&c=d", "name": "Ada"},
+            {"id": 7, "name": "Grace"}
+        ])))
+        .expect(1)
+        .mount(&up)
+        .await;
+    let g = gateway(KEYS_SDL, vec![("orders", source(&up.uri()))]).await;
+    let r = g
+        .app
+        .gql("{ orders { id customer { name } } }", json!({}), None)
+        .await;
+    assert_eq!(
+        r.body["data"]["orders"],
+        json!([
+            {"id": "1", "customer": {"name": "Ada"}},
+            {"id": "2", "customer": null},
+            {"id": "3", "customer": {"name": "Grace"}}
+        ]),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.body["errors"][0]["path"],
+        json!(["orders", 1, "customer"])
+    );
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("comma"),
+        "{}",
+        r.body
+    );
 }

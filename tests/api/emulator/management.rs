@@ -536,3 +536,114 @@ async fn ticket_errors_and_expiry() {
         .unwrap();
     assert_eq!(res.status(), 400);
 }
+
+#[tokio::test]
+async fn role_permissions_speak_auth0s_wire_format() {
+    let idp = spawn().await;
+    let token = idp.mgmt_token().await;
+    let roles: Value = idp
+        .http
+        .get(idp.url("api/v2/roles"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |query: &'static str| {
+        idp.http
+            .get(idp.url(&format!("api/v2/roles/{admin}/permissions{query}")))
+            .bearer_auth(&token)
+            .send()
+    };
+    let all: Value = get("").await.unwrap().json().await.unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(all.contains(&json!({
+        "permission_name": "create:invitations", "description": "",
+        "resource_server_name": API, "resource_server_identifier": API,
+    })));
+    let page: Value = get("?page=1&per_page=3&include_totals=true")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 4);
+    assert_eq!(page["start"], 3);
+    assert_eq!(page["limit"], 3);
+    assert_eq!(page["permissions"].as_array().unwrap().len(), 1);
+
+    let res = idp
+        .http
+        .get(idp.url("api/v2/roles/rol_nope/permissions"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body = mgmt_err(res, 404).await;
+    assert_eq!(body["errorCode"], "inexistent_role");
+    let res = idp
+        .http
+        .get(idp.url(&format!("api/v2/roles/{admin}/permissions")))
+        .send()
+        .await
+        .unwrap();
+    mgmt_err(res, 401).await;
+}
+
+#[tokio::test]
+async fn the_management_client_reads_role_permissions() {
+    let idp = spawn().await;
+    let auth0 = crate::invites::auth0_for(idp.handle.base_url());
+    let mgmt = crate::invites::management(&auth0);
+    let user = mgmt
+        .list_roles(Some("user"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "user")
+        .unwrap();
+    let perms = mgmt.role_permissions(&user.id).await.unwrap();
+    assert_eq!(perms.len(), 1);
+    assert_eq!(perms[0].permission_name, "read:orders");
+    assert_eq!(perms[0].resource_server_identifier.as_deref(), Some(API));
+}
+
+#[tokio::test]
+async fn created_users_follow_the_gateways_email_rule() {
+    let idp = spawn().await;
+    let token = idp.mgmt_token().await;
+    for (email, status) in [
+        ("Mixed.Case@Example.com", 201),
+        ("a..b@example.com", 400),
+        ("ada@127.0.0.1", 400),
+    ] {
+        let res = idp
+            .http
+            .post(idp.url("api/v2/users"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "connection": "Username-Password-Authentication",
+                "email": email, "password": "Str0ng-Passw0rd!",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{email}");
+        if status == 201 {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["email"], "mixed.case@example.com");
+        }
+    }
+}

@@ -134,6 +134,43 @@ async fn per_ip_limit_believes_forwarded_for_only_from_trusted_proxies() {
     );
 }
 
+/// A login attempt with two `X-Forwarded-For` lines: `forged` from the
+/// client, then `appended` by the proxy on a line of its own.
+async fn attempt_with_lines(app: &TestApp, forged: &str, appended: &str, email: &str) -> String {
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .header("x-forwarded-for", forged)
+        .header("x-forwarded-for", appended)
+        .json(&json!({"query": super::LOGIN, "variables": {"e": email, "p": "wrong"}}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    codes(&body).first().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_line_does_not_buy_a_new_budget() {
+    let app = gateway(|s| {
+        s.limits.login.per_ip = Some(3);
+        s.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for i in 0..3 {
+        let forged = format!("198.51.100.{i}");
+        assert_eq!(
+            attempt_with_lines(&app, &forged, "203.0.113.7", &format!("w{i}@example.com")).await,
+            "INVALID_CREDENTIALS"
+        );
+    }
+    assert_eq!(
+        attempt_with_lines(&app, "198.51.100.99", "203.0.113.7", "w9@example.com").await,
+        "RATE_LIMITED",
+        "the proxy's line names the client, whatever the client wrote before it"
+    );
+}
+
 #[tokio::test]
 async fn a_request_over_the_request_budget_is_refused_whole_with_retry_after() {
     let app = gateway(|s| {

@@ -7,6 +7,7 @@
 mod abuse;
 mod metrics;
 mod replicas;
+mod revocation;
 mod store;
 
 use std::net::SocketAddr;
@@ -160,6 +161,20 @@ pub async fn admin_token(app: &TestApp) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("login failed: {}", r.body))
         .to_owned()
+}
+
+/// The value of the Prometheus sample `series` (exact name and labels), 0
+/// when absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
 }
 
 /// The codes of `errors[]`, in order.

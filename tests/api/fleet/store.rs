@@ -155,3 +155,62 @@ async fn errors_never_show_the_password_in_the_url() {
     assert!(!format!("{store:?}").contains("hunter2"));
     assert!(!format!("{s:?}").contains("hunter2"));
 }
+
+/// The store fails the new token's revocation check after the grant (it went
+/// down in between): the refresh token the identity provider issued is
+/// revoked there, not dropped while still live.
+#[tokio::test]
+async fn a_login_that_fails_after_the_grant_revokes_its_refresh_token() {
+    use authgate::auth::{Principal, Rejection};
+    use authgate::http::Authenticate;
+
+    struct StoreDownGuard;
+    #[async_trait::async_trait]
+    impl Authenticate for StoreDownGuard {
+        async fn authenticate(&self, _token: &str) -> Principal {
+            Principal::rejected(Rejection::StoreUnavailable)
+        }
+    }
+
+    let mut s = crate::helpers::full_settings();
+    s.metrics.enabled = true;
+    s.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    let app = authgate::Application::builder(s)
+        .authenticator(Arc::new(StoreDownGuard))
+        .build()
+        .await
+        .expect("the app builds");
+    let addr = app.local_addr();
+    let metrics = app.metrics_addr().expect("the metrics listener is bound");
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let app = crate::helpers::TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        shutdown,
+        server,
+    };
+    let r = super::login(&app, super::ADMIN.0, super::ADMIN.1).await;
+    assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE", "{}", r.body);
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["reason"],
+        "STORE_UNAVAILABLE"
+    );
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v = |series: &str| super::sample(&text, series);
+    assert_eq!(
+        v(r#"authgate_idp_requests_total{endpoint="token_password",status="ok"}"#),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        v(r#"authgate_idp_requests_total{endpoint="revoke",status="ok"}"#),
+        1.0,
+        "the issued refresh token is revoked: {text}"
+    );
+}

@@ -236,13 +236,61 @@ async fn concurrent_tokens_with_a_new_kid_share_one_fetch_and_all_pass() {
             sign_raw(
                 &key_b(),
                 &json!({"alg": "RS256", "kid": "b"}),
-                &with(claims(), json!({"jti": i})),
+                &with(claims(), json!({"jti": i.to_string()})),
             )
         })
         .collect();
     let results = join_all(tokens.iter().map(|t| g.authenticate(t))).await;
     assert!(results.iter().all(|p| p.user().is_some()));
     assert_eq!(jwks.hits().await, 1);
+}
+
+#[tokio::test]
+async fn a_hanging_jwks_endpoint_holds_an_unknown_kid_for_refetch_wait_at_most() {
+    let jwks = JwksServer::start(vec![jwk_a()]).await;
+    let mut s = settings(&jwks);
+    s.refetch_wait = Duration::from_millis(200);
+    let g = guard(s).await;
+    // keys in hand; the endpoint now hangs (each attempt times out after 2 s)
+    jwks.respond(
+        ResponseTemplate::new(200)
+            .set_delay(Duration::from_secs(60))
+            .set_body_json(json!({"keys": [jwk_a(), jwk_b()]})),
+    )
+    .await;
+    let tokens: Vec<String> = (0..20).map(|_| token_b()).collect();
+    let started = std::time::Instant::now();
+    let results = join_all(tokens.iter().map(|t| g.authenticate(t))).await;
+    let took = started.elapsed();
+    assert!(results
+        .iter()
+        .all(|p| rejection(p) == Some(Rejection::Invalid)));
+    // 200 ms allowed; the whole fetch (3 attempts of 2 s) would take 6 s
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    // tokens of a known key are unaffected
+    assert!(g.authenticate(&token(&claims())).await.user().is_some());
+}
+
+#[tokio::test]
+async fn a_slow_refetch_goes_on_in_the_background_and_installs_the_new_key() {
+    let jwks = JwksServer::start(vec![jwk_a()]).await;
+    let mut s = settings(&jwks);
+    s.refetch_wait = Duration::from_millis(50);
+    let g = guard(s).await;
+    jwks.respond(
+        ResponseTemplate::new(200)
+            .set_delay(Duration::from_millis(700))
+            .set_body_json(json!({"keys": [jwk_a(), jwk_b()]})),
+    )
+    .await;
+    assert_eq!(
+        rejection(&g.authenticate(&token_b()).await),
+        Some(Rejection::Invalid)
+    );
+    // joins the refetch still in flight (no second request)
+    g.refresh_keys().await.unwrap();
+    assert_eq!(jwks.hits().await, 1);
+    assert!(g.authenticate(&token_b()).await.user().is_some());
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod cache;
 mod corpus;
 mod id_token;
 mod jwks;
+mod strict;
 mod verify;
 
 use std::sync::Arc;
@@ -125,6 +126,16 @@ pub fn sign_raw(key: &RsaPrivateKey, header: &Value, claims: &Value) -> String {
             .sign(input.as_bytes())
             .to_vec(),
     };
+    format!("{input}.{}", b64(sig))
+}
+
+/// Sign a header and claims given as JSON text (RS256), so that a test can
+/// craft what `serde_json::Value` cannot hold: duplicate member names.
+pub fn sign_text(key: &RsaPrivateKey, header: &str, claims: &str) -> String {
+    let input = format!("{}.{}", b64(header), b64(claims));
+    let sig = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone())
+        .sign(input.as_bytes())
+        .to_vec();
     format!("{input}.{}", b64(sig))
 }
 

@@ -205,6 +205,8 @@ async fn duplicate_keys_are_refused_never_last_wins() {
 async fn misspelt(introspection: bool) -> Value {
     let mut s = test_settings();
     s.graphql.introspection = introspection;
+    // asked for, yet off whenever introspection is
+    s.graphql.suggestions = true;
     let app = spawn_with(Application::builder(s)).await;
     let r = app.gql("{ invitatons { total } }", json!({}), None).await;
     assert_eq!(r.code(0), "GRAPHQL_VALIDATION_FAILED", "{:?}", r.body);

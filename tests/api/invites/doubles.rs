@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authgate::invite::{InviteInput, InviteService, InviteSettings};
 use serde_json::json;
-use wiremock::matchers::{any, body_partial_json, method, path, query_param};
+use wiremock::matchers::{any, body_partial_json, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
@@ -37,6 +37,36 @@ fn roles() -> Mock {
             "roles": [{"id": "rol_user", "name": "user"}, {"id": "rol_admin", "name": "admin"}],
             "start": 0, "limit": 100, "total": 2
         })))
+}
+
+/// `GET /api/v2/roles/{id}/permissions` (with totals), permissions of our API.
+fn perms(role_id: &str, names: &[&str]) -> Mock {
+    let items: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| json!({"permission_name": n, "description": "", "resource_server_name": "API", "resource_server_identifier": API}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v2/roles/{role_id}/permissions")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "permissions": items, "start": 0, "limit": 100, "total": names.len()
+        })))
+}
+
+/// Every Management API write, each expected `n` times.
+async fn writes(server: &MockServer, n: u64) {
+    for (m, p) in [
+        ("POST", r"^/api/v2/users$"),
+        ("POST", r"^/api/v2/users/[^/]+/roles$"),
+        ("POST", r"^/api/v2/tickets/password-change$"),
+        ("PATCH", r"^/api/v2/users/.*$"),
+    ] {
+        Mock::given(method(m))
+            .and(path_regex(p))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(n)
+            .mount(server)
+            .await;
+    }
 }
 
 fn created(email: &str) -> ResponseTemplate {
@@ -89,6 +119,16 @@ async fn a_retry_completes_an_invitation_that_failed_half_way() {
     let app = gateway(svc).await;
     token(1).mount(&server).await;
     roles().expect(1).mount(&server).await;
+    perms("rol_user", &["read:orders"])
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
     // First creation succeeds; afterwards the user exists.
     Mock::given(method("POST"))
         .and(path("/api/v2/users"))
@@ -133,7 +173,9 @@ async fn a_retry_completes_an_invitation_that_failed_half_way() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([{
             "user_id": USER_ID, "email": "half@example.com", "email_verified": false,
             "identities": [{"connection": "Username-Password-Authentication"}],
-            "logins_count": 0
+            "logins_count": 0,
+            "app_metadata": {"invited": true, "invited_by": "auth0|admin",
+                             "invited_at": "2026-01-01T00:00:00Z", "invitation_roles": ["user"]}
         }])))
         .expect(1)
         .mount(&server)
@@ -170,6 +212,7 @@ async fn management_rate_limit_becomes_rate_limited_with_retry_after() {
     let app = gateway(svc).await;
     token(1).mount(&server).await;
     roles().mount(&server).await;
+    perms("rol_user", &["read:orders"]).mount(&server).await;
     let reset = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -259,6 +302,11 @@ async fn one_token_and_one_role_listing_serve_fifty_invitations() {
     let (server, svc) = double().await;
     token(1).mount(&server).await;
     roles().expect(1).mount(&server).await;
+    // one fetch of the role's permissions serves every check
+    perms("rol_admin", &["create:invitations"])
+        .expect(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path("/api/v2/users"))
         .respond_with(created("many@example.com"))
@@ -299,5 +347,126 @@ async fn one_token_and_one_role_listing_serve_fifty_invitations() {
             "Debug hides the link"
         );
     }
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_refused_grant_makes_no_management_write() {
+    let (server, svc) = double().await;
+    let app = gateway(svc).await;
+    token(1).mount(&server).await;
+    roles().mount(&server).await;
+    // the support agent (`admin` token) lacks `write:orders`
+    perms(
+        "rol_admin",
+        &["create:invitations", "read:orders", "write:orders"],
+    )
+    .expect(1)
+    .mount(&server)
+    .await;
+    // the same permission name on another API is not the one it holds
+    Mock::given(method("GET"))
+        .and(path("/api/v2/roles/rol_user/permissions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"permission_name": "read:orders", "resource_server_identifier": "https://other.example.com"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    writes(&server, 0).await;
+    for roles in [json!(["admin"]), json!(["user"]), json!(["user", "admin"])] {
+        let r = app
+            .gql(
+                INVITE,
+                json!({"input": {"email": "mailbox2@example.com", "roles": roles}}),
+                Some("admin"),
+            )
+            .await;
+        assert_eq!(r.code(0), "FORBIDDEN", "{roles}: {}", r.body);
+        assert!(r.body["data"]["inviteUser"].is_null());
+    }
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn an_account_no_invitation_created_is_never_changed() {
+    let (server, svc) = double().await;
+    let app = gateway(svc).await;
+    token(1).mount(&server).await;
+    roles().mount(&server).await;
+    perms("rol_user", &["read:orders"]).mount(&server).await;
+    // the create fails: the address is taken by an account that signed up itself
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
+            "statusCode": 409, "error": "Conflict", "message": "The user already exists.", "errorCode": "auth0_idp_error"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/users-by-email"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{
+            "user_id": USER_ID, "email": "someone@example.com", "email_verified": false,
+            "identities": [{"connection": "Username-Password-Authentication"}],
+            "logins_count": 0, "app_metadata": {}
+        }])))
+        .expect(2)
+        .mount(&server)
+        .await;
+    for (m, p) in [
+        ("POST", r"^/api/v2/users/[^/]+/roles$"),
+        ("POST", r"^/api/v2/tickets/password-change$"),
+    ] {
+        Mock::given(method(m))
+            .and(path_regex(p))
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(&server)
+            .await;
+    }
+    let r = app
+        .gql(
+            INVITE,
+            json!({"input": {"email": "someone@example.com", "roles": ["user"]}}),
+            Some("admin"),
+        )
+        .await;
+    assert_eq!(r.code(0), "USER_EXISTS", "{}", r.body);
+    let r = app
+        .gql(
+            RESEND,
+            json!({"email": "someone@example.com"}),
+            Some("admin"),
+        )
+        .await;
+    assert_eq!(r.code(0), "USER_EXISTS", "{}", r.body);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_client_causes_no_management_call() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let base: Url = format!("{}/", server.uri()).parse().unwrap();
+    let app = gateway_custom(service(&auth0_for(base), InviteSettings::default()), |_| {}).await;
+    let r = app
+        .gql(
+            INVITE,
+            json!({"input": {"email": "x@example.com", "roles": []}}),
+            Some("client"),
+        )
+        .await;
+    assert_eq!(r.code(0), "FORBIDDEN");
+    let r = app
+        .gql(RESEND, json!({"email": "x@example.com"}), Some("client"))
+        .await;
+    assert_eq!(r.code(0), "FORBIDDEN");
+    let r = app.gql(LIST, json!({}), Some("client")).await;
+    assert_eq!(r.code(0), "FORBIDDEN");
     server.verify().await;
 }

@@ -141,7 +141,7 @@ async fn invalid_emails_are_refused() {
 
 #[tokio::test]
 async fn an_active_user_is_not_invited_again() {
-    let w = world().await;
+    let w = world_with(admin_grants_all()).await;
     // The seeded user logs in once: from then on they are active.
     w.login("user@example.com", "User-Passw0rd!").await.unwrap();
     let r = w
@@ -161,7 +161,7 @@ async fn an_active_user_is_not_invited_again() {
 
 #[tokio::test]
 async fn a_user_who_never_logged_in_gets_a_fresh_link() {
-    let w = world().await;
+    let w = world_with(admin_grants_all()).await;
     let first = w
         .invite("again@example.com", &["user"], Some("admin"))
         .await;

@@ -7,7 +7,7 @@ use super::*;
 
 #[tokio::test]
 async fn invitee_sets_a_password_and_logs_in_with_the_roles_permissions() {
-    let w = world().await;
+    let w = world_with(admin_grants_all()).await;
     let r = w.invite("ada@example.org", &["admin"], Some("admin")).await;
     let link = data(&r, "inviteUser")["ticketUrl"]
         .as_str()

@@ -1,23 +1,28 @@
 //! Back-office invitations, against the in-process emulator and focused
 //! wiremock doubles.
 
+pub mod clients;
 mod doubles;
+mod email_rule;
 mod emulator;
 mod end_to_end;
+mod grants;
 mod smtp;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use authgate::auth::Principal;
 use authgate::auth0::{http_client, Auth0Settings, ManagementClient};
 use authgate::config::Secret;
+use authgate::config::Settings;
 use authgate::emulator::{EmulatorHandle, EmulatorSettings};
 use authgate::invite::{self, InviteService, InviteSettings};
 use authgate::Application;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::helpers::{spawn_with, test_settings, Gql, TestApp};
+use crate::helpers::{spawn_with, static_tokens, test_settings, Gql, StaticTokens, TestApp};
 
 pub const CLIENT_ID: &str = "authgate-dev";
 pub const CLIENT_SECRET: &str = "dev-secret-change-me";
@@ -53,8 +58,76 @@ pub fn management(auth0: &Auth0Settings) -> ManagementClient {
 pub fn service(auth0: &Auth0Settings, settings: InviteSettings) -> Arc<InviteService> {
     Arc::new(
         InviteService::new(settings, management(auth0), auth0.connection.clone())
-            .with_ticket_client_id(auth0.client_id.clone()),
+            .with_ticket_client_id(auth0.client_id.clone())
+            .with_audience(auth0.audience.clone()),
     )
+}
+
+/// The development configuration's rule: an `admin` may grant every role.
+pub fn admin_grants_all() -> InviteSettings {
+    let mut s = InviteSettings::default();
+    s.grantable_roles.insert("admin".into(), vec!["*".into()]);
+    s
+}
+
+/// The static test tokens plus `client`: a client-credentials principal
+/// that holds every permission, `create:invitations` included.
+pub fn tokens_with_client() -> Arc<StaticTokens> {
+    let mut tokens = StaticTokens(static_tokens().0.clone());
+    let claims = json!({
+        "sub": "m2m-app@clients", "gty": "client-credentials", "azp": "m2m-app",
+        "permissions": ["create:invitations", "read:orders", "write:orders", "read:users"],
+    });
+    tokens.0.insert(
+        "client".to_owned(),
+        Principal::User(Arc::new(authgate::auth::User {
+            subject: "m2m-app@clients".into(),
+            scopes: Vec::new(),
+            permissions: [
+                "create:invitations",
+                "read:orders",
+                "write:orders",
+                "read:users",
+            ]
+            .map(String::from)
+            .to_vec(),
+            roles: Vec::new(),
+            claims: serde_json::from_value(claims).unwrap(),
+            expires_at: 4_102_444_800,
+            token_id: "id-client".into(),
+            token: Secret::new("token-client"),
+        })),
+    );
+    Arc::new(tokens)
+}
+
+/// The gateway with `svc`, settings adjusted by `configure`, and the static
+/// tokens plus `client`.
+pub async fn gateway_custom(
+    svc: Arc<InviteService>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = test_settings();
+    configure(&mut settings);
+    spawn_with_client(Application::builder(settings).bindings(|b| invite::bind(b, svc))).await
+}
+
+/// Starts `builder` with the static tokens plus `client`.
+pub async fn spawn_with_client(builder: authgate::ApplicationBuilder) -> TestApp {
+    let app = builder
+        .authenticator(tokens_with_client())
+        .build()
+        .await
+        .expect("the app builds");
+    let addr = app.local_addr();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        shutdown,
+        server,
+    }
 }
 
 pub async fn gateway(svc: Arc<InviteService>) -> TestApp {
@@ -89,9 +162,17 @@ pub async fn world() -> World {
 }
 
 pub async fn world_with(settings: InviteSettings) -> World {
+    world_custom(settings, |_| {}).await
+}
+
+/// A world whose gateway settings `configure` adjusts (limits…).
+pub async fn world_custom(
+    settings: InviteSettings,
+    configure: impl FnOnce(&mut Settings),
+) -> World {
     let idp = idp().await;
     let auth0 = auth0_for(idp.base_url());
-    let app = gateway(service(&auth0, settings)).await;
+    let app = gateway_custom(service(&auth0, settings), configure).await;
     World {
         mgmt: management(&auth0),
         idp,

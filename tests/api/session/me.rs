@@ -84,3 +84,16 @@ async fn userinfo_is_called_only_when_needed_and_cached() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
     server.verify().await;
 }
+
+#[tokio::test]
+async fn a_client_credentials_token_is_not_a_user() {
+    let app = spawn_full(|_| {}).await;
+    let token = crate::invites::clients::client_credentials_token(&app.emulator).await;
+    let g = me(&app, &token).await;
+    let e = error(&g, "FORBIDDEN");
+    assert!(e["message"].as_str().unwrap().contains("client"), "{e}");
+    assert!(g.body["data"]["me"].is_null(), "{:#}", g.body);
+    // a user's token still answers
+    let p = ok(&login(&app, USER.0, USER.1).await, "login").clone();
+    ok(&me(&app, s(&p, "accessToken")).await, "me");
+}

@@ -178,3 +178,40 @@ async fn enumeration_safe_signup_answers_a_taken_email_like_a_new_one() {
     .await;
     error(&weak, "BAD_USER_INPUT");
 }
+
+#[tokio::test]
+async fn enumeration_safe_answers_are_keyed_and_echo_one_spelling() {
+    use hmac::Mac;
+    use sha2::Digest;
+    const KEY: &str = "a-test-enumeration-key-of-enough-length";
+    let app = spawn_full(|s| {
+        s.session.login_after_signup = false;
+        s.session.enumeration_safe_signup = true;
+        s.session.enumeration_key = Some(authgate::config::Secret::new(KEY));
+    })
+    .await;
+    // a real sign-up and a taken address, both typed in mixed case
+    let new = signup(
+        &app,
+        json!({"email": "Fresh.Mixed@Example.COM", "password": "Str0ng-Passw0rd"}),
+    )
+    .await;
+    let taken = signup(
+        &app,
+        json!({"email": "USER@Example.com", "password": "Str0ng-Passw0rd"}),
+    )
+    .await;
+    let (n, t) = (ok(&new, "signup"), ok(&taken, "signup"));
+    assert_eq!(n["email"], "fresh.mixed@example.com");
+    assert_eq!(t["email"], USER.0, "the same spelling as a real sign-up");
+    // the invented id is keyed: not the hash anyone can compute from the address
+    let unkeyed = sha2::Sha256::digest(format!("authgate-signup:{}", USER.0).as_bytes());
+    assert_ne!(
+        t["userId"],
+        format!("auth0|{}", &hex::encode(unkeyed)[..24])
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
+    mac.update(USER.0.as_bytes());
+    let keyed = hex::encode(mac.finalize().into_bytes());
+    assert_eq!(t["userId"], format!("auth0|{}", &keyed[..24]));
+}
