@@ -36,6 +36,11 @@ pub enum ScanError {
     Expanded(usize),
     /// A fragment that spreads itself, directly or not.
     Cycle(String),
+    /// More aliases in the document than the limit.
+    Aliases(usize),
+    /// More root fields in an operation than the limit (through inline
+    /// fragments and spreads).
+    RootFields(usize),
 }
 
 /// What a scan learnt about an accepted text.
@@ -54,6 +59,8 @@ pub struct Scan {
 pub struct ScanLimits {
     pub max_nesting: usize,
     pub max_expanded: u64,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,8 +224,11 @@ struct Definition<'a> {
     own: u64,
     /// deepest selection-set level written in it (its own set is level 1)
     levels: usize,
-    /// the spreads in it, with the level they appear at
-    spreads: Vec<(&'a str, usize)>,
+    /// the spreads in it, with the level they appear at and whether they
+    /// are at its root (only inline fragments around them)
+    spreads: Vec<(&'a str, usize, bool)>,
+    /// fields written at its root (only inline fragments around them)
+    roots: u64,
 }
 
 enum Header {
@@ -243,6 +253,12 @@ pub fn scan(text: &str, limits: ScanLimits) -> Result<Scan, ScanError> {
     let mut header = Header::Start;
     // the next name is not a field (directive, fragment or type name)
     let mut skip_name = false;
+    // per open selection set of the definition: is it at the root (the
+    // definition's own set, or an inline fragment's inside one)
+    let mut root_sets: Vec<bool> = Vec::new();
+    // an inline fragment was seen; its `{` is next
+    let mut inline = false;
+    let mut aliases = 0usize;
 
     while let Some((tok, _)) = lx.next_token() {
         match tok {
@@ -269,10 +285,14 @@ pub fn scan(text: &str, limits: ScanLimits) -> Result<Scan, ScanError> {
             Tok::Punct(b'{') => {
                 sets += 1;
                 cur.levels = cur.levels.max(sets);
+                let parent = root_sets.last().copied();
+                root_sets.push(parent.is_none_or(|p| p && inline));
+                inline = false;
                 header = Header::Rest;
             }
             Tok::Punct(b'}') if sets > 0 => {
                 sets -= 1;
+                root_sets.pop();
                 if sets == 0 {
                     defs.push(std::mem::take(&mut cur));
                     header = Header::Start;
@@ -301,6 +321,8 @@ pub fn scan(text: &str, limits: ScanLimits) -> Result<Scan, ScanError> {
             Tok::Spread => {
                 cur.own += 1;
                 lx.skip_ignored();
+                let at_root = root_sets.last().copied().unwrap_or(false);
+                inline = true;
                 if lx.type_condition_follows() {
                     // `on` and the type's name
                     lx.next_token();
@@ -308,16 +330,32 @@ pub fn scan(text: &str, limits: ScanLimits) -> Result<Scan, ScanError> {
                 } else if let Some(&b) = text.as_bytes().get(lx.i) {
                     if is_name_start(b) {
                         if let Some((Tok::Name(n), _)) = lx.next_token() {
-                            cur.spreads.push((n, sets));
+                            cur.spreads.push((n, sets, at_root));
+                            inline = false;
                         }
                     }
                 }
             }
             Tok::Punct(b'@') => skip_name = true,
             // `alias: field` counts once
-            Tok::Punct(b':') => cur.own = cur.own.saturating_sub(1),
+            Tok::Punct(b':') => {
+                cur.own = cur.own.saturating_sub(1);
+                if root_sets.last().copied().unwrap_or(false) {
+                    cur.roots = cur.roots.saturating_sub(1);
+                }
+                aliases += 1;
+                if aliases > limits.max_aliases {
+                    return Err(ScanError::Aliases(limits.max_aliases));
+                }
+            }
             Tok::Name(_) if skip_name => skip_name = false,
-            Tok::Name(_) => cur.own += 1,
+            Tok::Name(_) => {
+                cur.own += 1;
+                inline = false;
+                if root_sets.last().copied().unwrap_or(false) {
+                    cur.roots += 1;
+                }
+            }
             _ => {}
         }
     }
@@ -348,6 +386,8 @@ fn expand(defs: &[Definition<'_>], limits: ScanLimits, out: &mut Scan) -> Result
     let mut mark = vec![Mark::New; defs.len()];
     let mut cost = vec![0u64; defs.len()];
     let mut depth = vec![0usize; defs.len()];
+    let mut roots = vec![0u64; defs.len()];
+    let max_roots = u64::try_from(limits.max_root_fields).unwrap_or(u64::MAX);
     let cap = limits.max_expanded.saturating_add(1);
     let mut total = 0u64;
     // (definition, next spread to look at)
@@ -357,10 +397,11 @@ fn expand(defs: &[Definition<'_>], limits: ScanLimits, out: &mut Scan) -> Result
             mark[root] = Mark::Active;
             cost[root] = defs[root].own.min(cap);
             depth[root] = defs[root].levels;
+            roots[root] = defs[root].roots;
             stack.push((root, 0));
         }
         while let Some(&(d, next)) = stack.last() {
-            let Some(&(name, level)) = defs[d].spreads.get(next) else {
+            let Some(&(name, level, at_root)) = defs[d].spreads.get(next) else {
                 mark[d] = Mark::Done;
                 stack.pop();
                 continue;
@@ -381,11 +422,16 @@ fn expand(defs: &[Definition<'_>], limits: ScanLimits, out: &mut Scan) -> Result
                     mark[target] = Mark::Active;
                     cost[target] = defs[target].own.min(cap);
                     depth[target] = defs[target].levels;
+                    roots[target] = defs[target].roots;
                     stack.push((target, 0));
                 }
                 Mark::Done => {
                     advance(&mut stack);
                     cost[d] = cost[d].saturating_add(cost[target]).min(cap);
+                    if at_root {
+                        // capped: only the comparison with the limit matters
+                        roots[d] = roots[d].saturating_add(roots[target]).min(cap);
+                    }
                     depth[d] = depth[d].max(level.saturating_add(depth[target]));
                     if depth[d] > limits.max_nesting {
                         return Err(ScanError::SpreadDepth(limits.max_nesting));
@@ -398,6 +444,9 @@ fn expand(defs: &[Definition<'_>], limits: ScanLimits, out: &mut Scan) -> Result
             return Err(ScanError::Expanded(
                 usize::try_from(limits.max_expanded).unwrap_or(usize::MAX),
             ));
+        }
+        if defs[root].fragment.is_none() && roots[root] > max_roots {
+            return Err(ScanError::RootFields(limits.max_root_fields));
         }
     }
     out.expanded = total;
@@ -412,6 +461,8 @@ mod tests {
     const L: ScanLimits = ScanLimits {
         max_nesting: 16,
         max_expanded: 1000,
+        max_aliases: 1000,
+        max_root_fields: 1000,
     };
 
     fn ok(q: &str) -> Scan {
@@ -468,6 +519,72 @@ mod tests {
         ];
         for q in docs {
             assert_eq!(ok(q).expanded, reference(q), "{q}");
+        }
+    }
+
+    /// Root fields per operation (max) and aliases, as `check_document`
+    /// counts them on the parsed document.
+    fn reference_roots_aliases(q: &str) -> (usize, usize) {
+        let doc = async_graphql::parser::parse_query(q).unwrap();
+        let limits = |r: usize, a: usize| crate::config::LimitSettings {
+            max_depth: 100,
+            max_complexity: 100,
+            max_aliases: a,
+            max_root_fields: r,
+            max_tokens: 100,
+            max_document_bytes: 100,
+            max_nesting: 100,
+            max_expanded_fields: 100,
+            batching: false,
+            max_batch_size: 1,
+        };
+        let roots = (0..100)
+            .find(|r| crate::graphql::limits::check_document(&limits(*r, 100), &doc).is_ok())
+            .unwrap();
+        let aliases = (0..100)
+            .find(|a| crate::graphql::limits::check_document(&limits(100, *a), &doc).is_ok())
+            .unwrap();
+        (roots, aliases)
+    }
+
+    #[test]
+    fn root_fields_and_aliases_match_the_parsed_document() {
+        let docs = [
+            "{ a }",
+            "{ a b { c d } }",
+            "{ x: a y: b(arg: {p: 1}) @skip(if: false) { c z: d } }",
+            "query Q { a ...F ... on T { b c { d e } } ... @d { f } }
+             fragment F on T { g h { i } ...G } fragment G on T { j: k }",
+            "query A { a b } query B { ...F ...F } fragment F on T { c d e }",
+            "{ ... on T { ... { ...F } } } fragment F on T { a ... on U { b } }",
+        ];
+        for q in docs {
+            let (roots, aliases) = reference_roots_aliases(q);
+            let at = |r: usize, a: usize| {
+                scan(
+                    q,
+                    ScanLimits {
+                        max_aliases: a,
+                        max_root_fields: r,
+                        ..L
+                    },
+                )
+            };
+            assert!(at(roots, aliases).is_ok(), "{q}: {roots} {aliases}");
+            if roots > 0 {
+                assert_eq!(
+                    at(roots - 1, aliases),
+                    Err(ScanError::RootFields(roots - 1)),
+                    "{q}"
+                );
+            }
+            if aliases > 0 {
+                assert_eq!(
+                    at(roots, aliases - 1),
+                    Err(ScanError::Aliases(aliases - 1)),
+                    "{q}"
+                );
+            }
         }
     }
 
