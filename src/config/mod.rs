@@ -229,10 +229,30 @@ pub struct LimitSettings {
     pub max_tokens: usize,
     /// Bytes of the document text.
     pub max_document_bytes: usize,
+    /// Nesting of selection sets, list and object values (and of the
+    /// request's `variables`/`extensions` JSON), checked before parsing.
+    #[serde(default = "default_max_nesting")]
+    pub max_nesting: usize,
+    /// Fields (with spreads and inline fragments) once every fragment spread
+    /// is expanded, checked before parsing.
+    #[serde(default = "default_max_expanded_fields")]
+    pub max_expanded_fields: usize,
     /// Accept a JSON array of requests.
     pub batching: bool,
     pub max_batch_size: usize,
 }
+
+fn default_max_nesting() -> usize {
+    64
+}
+
+fn default_max_expanded_fields() -> usize {
+    5000
+}
+
+/// Above this the parser's and serde_json's own recursion limits answer
+/// first, and deep recursion risks the stack.
+pub const MAX_NESTING_CEILING: usize = 100;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -457,6 +477,8 @@ impl Settings {
             ("max_root_fields", l.max_root_fields),
             ("max_tokens", l.max_tokens),
             ("max_document_bytes", l.max_document_bytes),
+            ("max_nesting", l.max_nesting),
+            ("max_expanded_fields", l.max_expanded_fields),
             ("max_batch_size", l.max_batch_size),
         ] {
             if v == 0 {
@@ -465,6 +487,12 @@ impl Settings {
                     "must be greater than zero",
                 ));
             }
+        }
+        if l.max_nesting > MAX_NESTING_CEILING {
+            issues.push(ConfigIssue::new(
+                "graphql.limits.max_nesting",
+                format!("must be at most {MAX_NESTING_CEILING}"),
+            ));
         }
         match self.identity.provider {
             ProviderKind::Emulator if self.environment == Environment::Production => {
@@ -844,6 +872,20 @@ mod tests {
         .unwrap();
         assert_eq!(s.server.listen.port(), 0);
         assert_eq!(s.graphql.limits.max_depth, 3);
+    }
+
+    #[test]
+    fn nesting_limits_have_defaults_and_a_ceiling() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.graphql.limits.max_nesting, 64);
+        assert_eq!(s.graphql.limits.max_expanded_fields, 5000);
+        let err = Settings::load_from(
+            None,
+            env(&[("AUTHGATE__GRAPHQL__LIMITS__MAX_NESTING", "101")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("graphql.limits.max_nesting"), "{err}");
     }
 
     #[test]

@@ -9,20 +9,27 @@
 //!   limits, or the (tagged) syntax error. Parsing depends on the text alone.
 //!   Documents refused by the size or token limits are never cached.
 //! * **validation** (key: the text, the operation name, and — when the text
-//!   contains a `$` at all — the variables, written out): the rules' result,
+//!   contains a `$` at all — a salted SHA-256 of the variables, never the
+//!   values themselves): the rules' result,
 //!   complexity and depth limits included, or the (tagged) errors.
 //!   async-graphql's `ArgumentsOfCorrectType` looks at variable values, so
 //!   a document that mentions a variable is validated per distinct set of
 //!   variables; one that does not is validated once.
 //!
+//! A document that defines a mutation is never cached, parse or validation:
+//! the credential mutations (login, signup, refresh) carry passwords and
+//! refresh tokens, in variables or written into the text, and a cache must
+//! never hold a secret. Mutations are not the hot path anyway.
+//!
 //! Both are bounded (moka, TinyLFU): each entry weighs one per started KiB
-//! of text (and variables), against `graphql.document_cache_size`.
+//! of text, against `graphql.document_cache_size`.
 
 use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use moka::sync::Cache;
+use sha2::{Digest, Sha256};
 
 /// What the parse hook produced for a text.
 pub(crate) type Parsed = ServerResult<ExecutableDocument>;
@@ -34,24 +41,24 @@ pub(crate) type Validated = Result<ValidationResult, Vec<ServerError>>;
 pub(crate) struct ValidationKey {
     query: Arc<str>,
     operation: Option<String>,
-    /// The variables as JSON, only when the text mentions a variable.
-    variables: Option<String>,
+    /// A salted digest of the variables, only when the text mentions a
+    /// variable: the values (maybe secret) are never kept.
+    variables: Option<[u8; 32]>,
 }
 
 impl ValidationKey {
-    pub(crate) fn new(query: Arc<str>, operation: Option<String>, variables: &Variables) -> Self {
-        // `Debug` tells every value kind apart (an enum from a string, an
-        // integer from a float), where JSON would not
-        let variables = query.contains('$').then(|| format!("{variables:?}"));
-        ValidationKey {
-            query,
-            operation,
-            variables,
-        }
-    }
-
     fn weight(&self) -> u32 {
-        kib(self.query.len() + self.variables.as_ref().map_or(0, String::len))
+        kib(self.query.len())
+    }
+}
+
+/// Feeds formatted text straight into a digest (nothing is buffered).
+struct DigestWriter(Sha256);
+
+impl std::fmt::Write for DigestWriter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -63,6 +70,9 @@ fn kib(bytes: usize) -> u32 {
 pub struct DocumentCache {
     parsed: Cache<Arc<str>, Arc<(Arc<str>, Parsed)>>,
     validated: Cache<ValidationKey, Arc<Validated>>,
+    /// Per cache, so a digest of guessable variables cannot be looked up
+    /// elsewhere.
+    salt: [u8; 32],
 }
 
 impl DocumentCache {
@@ -77,7 +87,33 @@ impl DocumentCache {
                 .max_capacity(size)
                 .weigher(|k: &ValidationKey, _| k.weight())
                 .build(),
+            salt: rand::random(),
         })
+    }
+
+    /// The validation key of a request for `query` (the shared text from
+    /// [`Self::keep_parsed`]).
+    pub(crate) fn validation_key(
+        &self,
+        query: Arc<str>,
+        operation: Option<String>,
+        variables: &Variables,
+    ) -> ValidationKey {
+        // `Debug` tells every value kind apart (an enum from a string, an
+        // integer from a float), where JSON would not; it is digested as it
+        // is written, never held
+        let variables = query.contains('$').then(|| {
+            let mut w = DigestWriter(Sha256::new());
+            w.0.update(self.salt);
+            // writing into a digest cannot fail
+            let _ = std::fmt::write(&mut w, format_args!("{variables:?}"));
+            w.0.finalize().into()
+        });
+        ValidationKey {
+            query,
+            operation,
+            variables,
+        }
     }
 
     /// The cached parse of `query`, with the shared key for the validation
@@ -108,6 +144,22 @@ impl DocumentCache {
         self.validated.run_pending_tasks();
         (self.parsed.entry_count(), self.validated.entry_count())
     }
+
+    /// Whether any key or kept document mentions `needle` (for tests: no
+    /// secret may be found here).
+    pub fn mentions(&self, needle: &str) -> bool {
+        self.parsed.run_pending_tasks();
+        self.validated.run_pending_tasks();
+        let in_parsed = self.parsed.iter().any(|(k, v)| {
+            k.contains(needle) || v.0.contains(needle) || format!("{:?}", v.1).contains(needle)
+        });
+        let in_validated = self.validated.iter().any(|(k, v)| {
+            k.query.contains(needle)
+                || k.operation.as_deref().is_some_and(|o| o.contains(needle))
+                || format!("{:?}", v.as_ref().as_ref().err()).contains(needle)
+        });
+        in_parsed || in_validated
+    }
 }
 
 #[cfg(test)]
@@ -134,14 +186,43 @@ mod tests {
 
     #[test]
     fn variables_only_key_documents_that_use_them() {
+        let c = DocumentCache::new(8).unwrap();
         let vars = Variables::from_json(serde_json::json!({"a": 1}));
         let none = Variables::default();
-        let plain = ValidationKey::new(Arc::from("{ me { id } }"), None, &vars);
-        let plain2 = ValidationKey::new(Arc::from("{ me { id } }"), None, &none);
+        let plain = c.validation_key(Arc::from("{ me { id } }"), None, &vars);
+        let plain2 = c.validation_key(Arc::from("{ me { id } }"), None, &none);
         assert!(plain == plain2);
         let q: Arc<str> = Arc::from("query($a: Int) { f(a: $a) }");
-        let with = ValidationKey::new(q.clone(), None, &vars);
-        let without = ValidationKey::new(q, None, &none);
+        let with = c.validation_key(q.clone(), None, &vars);
+        let with2 = c.validation_key(q.clone(), None, &vars);
+        let without = c.validation_key(q.clone(), None, &none);
+        assert!(with == with2);
         assert!(with != without);
+        // an enum and a string of the same name are different variables
+        let e = Variables::from_json(serde_json::json!({"a": "X"}));
+        let mut en = Variables::default();
+        en.insert(
+            async_graphql::Name::new("a"),
+            async_graphql::Value::Enum(async_graphql::Name::new("X")),
+        );
+        assert!(c.validation_key(q.clone(), None, &e) != c.validation_key(q, None, &en));
+    }
+
+    #[test]
+    fn a_validation_key_holds_no_variable_value() {
+        let c = DocumentCache::new(8).unwrap();
+        let vars = Variables::from_json(serde_json::json!({"p": "hunter2-secret"}));
+        let k = c.validation_key(Arc::from("query($p: String) { f(p: $p) }"), None, &vars);
+        c.keep_validated(
+            k,
+            Ok(ValidationResult {
+                cache_control: Default::default(),
+                complexity: 1,
+                depth: 1,
+            }),
+        );
+        assert_eq!(c.entries().1, 1);
+        assert!(!c.mentions("hunter2-secret"));
+        assert!(c.mentions("query($p: String)"));
     }
 }

@@ -1,9 +1,15 @@
 //! Query limits checked before any resolver runs, and the codes of document
 //! errors. Depth and complexity are async-graphql's own validation rules; this
-//! extension adds size, tokens, aliases and root fields, and tags parse and
-//! validation errors with `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED`.
-//! The document itself is never logged (it may hold a password).
+//! extension adds size, tokens, nesting, fragment expansion, aliases and root
+//! fields, and tags parse and validation errors with `GRAPHQL_PARSE_FAILED` /
+//! `GRAPHQL_VALIDATION_FAILED`. The document itself is never logged (it may
+//! hold a password).
+//!
+//! Order matters: size and tokens, then the linear [`scan`] (nesting and
+//! expanded size), all before async-graphql's parse step, whose parser and
+//! walks are recursive and expand every fragment spread.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
@@ -14,6 +20,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::cache::{DocumentCache, ValidationKey};
+use super::scan::{self, Scan, ScanError, ScanLimits};
 
 use crate::config::LimitSettings;
 use crate::error::{request_error, Code};
@@ -126,22 +133,25 @@ impl Extension for LimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let Some(cache) = &self.cache else {
-            check_text(&self.limits, query)?;
+            precheck(&self.limits, query)?;
             return self.parse_uncached(ctx, query, variables, next).await;
         };
         let (text, parsed) = match cache.parsed(query) {
-            Some(hit) => (hit.0.clone(), hit.1.clone()),
+            Some(hit) => (Some(hit.0.clone()), hit.1.clone()),
             None => {
-                // refused by size or tokens: never kept (it may be huge)
-                check_text(&self.limits, query)?;
+                // refused by size, tokens, nesting or expansion: never kept
+                // (it may be huge, and it is cheap to refuse again)
+                let scan = precheck(&self.limits, query)?;
                 let parsed = self.parse_uncached(ctx, query, variables, next).await;
-                (cache.keep_parsed(query, parsed.clone()), parsed)
+                // a mutation may carry a secret: never kept (see `cache`)
+                let text = (!scan.has_mutation).then(|| cache.keep_parsed(query, parsed.clone()));
+                (text, parsed)
             }
         };
-        if parsed.is_ok() {
+        if let (Ok(_), Some(text)) = (&parsed, text) {
             let mut r = self.per_request();
             let operation = r.operation.take();
-            r.key = Some(ValidationKey::new(text, operation, variables));
+            r.key = Some(cache.validation_key(text, operation, variables));
         }
         parsed
     }
@@ -206,17 +216,49 @@ pub fn check_text(limits: &LimitSettings, query: &str) -> ServerResult<()> {
     if query.len() > limits.max_document_bytes {
         return Err(over("bytes", limits.max_document_bytes));
     }
-    if count_tokens(query, limits.max_tokens + 1) > limits.max_tokens {
+    if count_tokens(query, limits.max_tokens.saturating_add(1)) > limits.max_tokens {
         return Err(over("tokens", limits.max_tokens));
     }
     Ok(())
 }
 
-/// Aliases and root fields, on the parsed document.
+/// Everything checked on the text before any recursive code sees it: size,
+/// tokens, nesting, fragment expansion (see [`scan`]). Linear in the text.
+pub fn precheck(limits: &LimitSettings, query: &str) -> ServerResult<Scan> {
+    check_text(limits, query)?;
+    let l = ScanLimits {
+        max_nesting: limits.max_nesting,
+        max_expanded: u64::try_from(limits.max_expanded_fields).unwrap_or(u64::MAX),
+        max_aliases: limits.max_aliases,
+        max_root_fields: limits.max_root_fields,
+    };
+    scan::scan(query, l).map_err(|e| match e {
+        ScanError::Nesting(n) => request_error(
+            Code::GraphqlParseFailed,
+            format!("the document nests deeper than {n} levels"),
+        ),
+        ScanError::SpreadDepth(n) => request_error(
+            Code::GraphqlValidationFailed,
+            format!("the document nests deeper than {n} levels once its fragments are expanded"),
+        ),
+        ScanError::Expanded(n) => over("fields once its fragments are expanded", n),
+        ScanError::Aliases(n) => over("aliases", n),
+        ScanError::RootFields(n) => over("root fields", n),
+        ScanError::Cycle(name) => request_error(
+            Code::GraphqlValidationFailed,
+            format!("the fragment \"{name}\" spreads itself"),
+        ),
+    })
+}
+
+/// Aliases and root fields, on the parsed document (the scan counted them
+/// already; this is the authoritative count on what async-graphql parsed).
 pub fn check_document(limits: &LimitSettings, doc: &ExecutableDocument) -> ServerResult<()> {
     let mut aliases = 0usize;
+    // each fragment's root fields are counted once, however often spread
+    let mut memo = HashMap::new();
     for (_, op) in doc.operations.iter() {
-        let roots = count_root_fields(doc, &op.node.selection_set.node, 0);
+        let roots = count_root_fields(doc, &op.node.selection_set.node, &mut memo);
         if roots > limits.max_root_fields {
             return Err(over("root fields", limits.max_root_fields));
         }
@@ -244,25 +286,38 @@ fn count_aliases(set: &SelectionSet) -> usize {
         .sum()
 }
 
-fn count_root_fields(doc: &ExecutableDocument, set: &SelectionSet, depth: usize) -> usize {
-    if depth > 8 {
-        return 0; // fragment cycles are a validation error reported elsewhere
-    }
+/// Fields at the root of `set`, through inline fragments and spreads. A
+/// fragment is counted once (`memo`: `None` while it is being counted, so a
+/// cycle counts nothing; the scan refused cycles already). The recursion
+/// follows spread chains, which the scan and async-graphql's recursive-depth
+/// limit have bounded before this runs.
+fn count_root_fields<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    memo: &mut HashMap<&'a str, Option<usize>>,
+) -> usize {
     set.items
         .iter()
         .map(|s| match &s.node {
             Selection::Field(_) => 1,
             Selection::InlineFragment(i) => {
-                count_root_fields(doc, &i.node.selection_set.node, depth + 1)
+                count_root_fields(doc, &i.node.selection_set.node, memo)
             }
-            Selection::FragmentSpread(f) => doc
-                .fragments
-                .get(&f.node.fragment_name.node)
-                .map_or(0, |frag| {
-                    count_root_fields(doc, &frag.node.selection_set.node, depth + 1)
-                }),
+            Selection::FragmentSpread(f) => {
+                let name = f.node.fragment_name.node.as_str();
+                if let Some(known) = memo.get(name) {
+                    return known.unwrap_or(0);
+                }
+                let Some(frag) = doc.fragments.get(name) else {
+                    return 0;
+                };
+                memo.insert(name, None);
+                let n = count_root_fields(doc, &frag.node.selection_set.node, memo);
+                memo.insert(name, Some(n));
+                n
+            }
         })
-        .sum()
+        .fold(0usize, usize::saturating_add)
 }
 
 /// Counts GraphQL lexical tokens, stopping at `stop`.
@@ -389,6 +444,8 @@ mod cache_tests {
             max_root_fields: 3,
             max_tokens: 100,
             max_document_bytes: 1000,
+            max_nesting: 8,
+            max_expanded_fields: 50,
             batching: false,
             max_batch_size: 1,
         }
@@ -494,8 +551,9 @@ mod cache_tests {
                 assert_eq!(run(&cached, q, json!({})).await, want, "{q}");
             }
         }
-        // the syntax and alias errors come from the parse hook: cached there
-        assert_eq!(counts(&calls).0, docs.len());
+        // the syntax error comes from the parse hook: cached there; the
+        // alias limit is refused by the scan before it (cheap, never kept)
+        assert_eq!(counts(&calls).0, docs.len() - 1);
     }
 
     #[tokio::test]
@@ -511,6 +569,116 @@ mod cache_tests {
         }
         assert_eq!(counts(&calls), (0, 0));
         assert_eq!(cache.unwrap().entries(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn no_secret_is_ever_cached() {
+        let login = Field::new("login", TypeRef::named_nn(TypeRef::INT), |_| {
+            FieldFuture::new(async move { Ok(Some(FieldValue::value(1))) })
+        })
+        .argument(InputValue::new("p", TypeRef::named_nn(TypeRef::STRING)));
+        let limits = Limits::new(limits(), 64);
+        let cache = limits.cache().unwrap();
+        let n = Field::new("n", TypeRef::named_nn(TypeRef::INT), |_| {
+            FieldFuture::new(async move { Ok(Some(FieldValue::value(1))) })
+        })
+        .argument(InputValue::new("s", TypeRef::named(TypeRef::STRING)));
+        let schema = Schema::build("Query", Some("Mutation"), None)
+            .register(Object::new("Query").field(n))
+            .register(Object::new("Mutation").field(login))
+            .extension(limits)
+            .finish()
+            .unwrap();
+        for _ in 0..2 {
+            let r = run(
+                &schema,
+                "mutation($p: String!) { login(p: $p) }",
+                json!({"p": "hunter2-in-variables"}),
+            )
+            .await;
+            assert_eq!(r["data"]["login"], 1, "{r}");
+            let r = run(
+                &schema,
+                "mutation { login(p: \"hunter2-in-text\") }",
+                json!({}),
+            )
+            .await;
+            assert_eq!(r["data"]["login"], 1, "{r}");
+            // a query's variables are keyed by a digest, never kept
+            let r = run(
+                &schema,
+                "query($s: String) { n(s: $s) }",
+                json!({"s": "hunter2-in-query"}),
+            )
+            .await;
+            assert_eq!(r["data"]["n"], 1, "{r}");
+        }
+        assert!(!cache.mentions("hunter2"));
+        assert!(!cache.mentions("login"));
+        // the query is cached (parse and validation)
+        assert_eq!(cache.entries(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn hostile_documents_are_refused_before_parsing() {
+        let calls = Arc::new(Calls::default());
+        let deep = format!("{{ n(a: {}1{}) }}", "[".repeat(5000), "]".repeat(5000));
+        let mut fan = String::from("query { ...F0 }");
+        for i in 0..7 {
+            fan.push_str(&format!(" fragment F{i} on Query {{"));
+            for _ in 0..20 {
+                fan.push_str(&format!(" ...F{}", i + 1));
+            }
+            fan.push('}');
+        }
+        fan.push_str(" fragment F7 on Query { n(a: 1) }");
+        let mut l = limits();
+        l.max_document_bytes = 100_000;
+        l.max_tokens = 100_000;
+        l.max_nesting = 32;
+        let big = Limits::new(l, 64);
+        let schema_big = Schema::build("Query", None, None)
+            .register(Object::new("Query").field(Field::new(
+                "n",
+                TypeRef::named_nn(TypeRef::INT),
+                |_| FieldFuture::new(async move { Ok(Some(FieldValue::value(1))) }),
+            )))
+            .extension(big)
+            .extension(Counter(calls.clone()))
+            .finish()
+            .unwrap();
+        let cases = [
+            (
+                &schema_big,
+                deep.as_str(),
+                "GRAPHQL_PARSE_FAILED",
+                "nests deeper",
+            ),
+            (
+                &schema_big,
+                fan.as_str(),
+                "GRAPHQL_VALIDATION_FAILED",
+                "expanded",
+            ),
+            (
+                &schema_big,
+                "{ ...A } fragment A on Query { ...A }",
+                "GRAPHQL_VALIDATION_FAILED",
+                "spreads itself",
+            ),
+        ];
+        for (s, q, code, msg) in cases {
+            let started = std::time::Instant::now();
+            let r = run(s, q, json!({})).await;
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+            assert_eq!(r["errors"][0]["extensions"]["code"], code, "{r}");
+            assert!(
+                r["errors"][0]["message"].as_str().unwrap().contains(msg),
+                "{r}"
+            );
+        }
+        // refused before async-graphql's parse step ran
+        assert_eq!(counts(&calls), (0, 0));
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ pub mod authz;
 mod builtin;
 pub mod cache;
 pub mod limits;
+pub mod scan;
 pub mod schema;
 
 use std::net::IpAddr;

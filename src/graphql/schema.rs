@@ -761,7 +761,8 @@ pub fn build(
         }
     }
     if !settings.introspection {
-        builder = builder.disable_introspection();
+        // "Did you mean …" would spell out the schema introspection hides
+        builder = builder.disable_introspection().disable_suggestions();
     }
     if !settings.suggestions {
         builder = builder.disable_suggestions();

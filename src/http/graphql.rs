@@ -15,9 +15,11 @@ use serde_json::json;
 
 use super::{AppState, RequestId};
 use crate::auth::{Principal, Rejection};
-use crate::config::Secret;
+use crate::config::{LimitSettings, Secret};
 use crate::error::Code;
 use crate::graphql::{RequestContext, RequestMeta};
+
+mod strict_json;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -194,7 +196,10 @@ pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Respon
     let headers = req.headers().clone();
 
     let batch = if is_get {
-        match from_query_string(req.uri().query().unwrap_or("")) {
+        match from_query_string(
+            req.uri().query().unwrap_or(""),
+            &state.settings.graphql.limits,
+        ) {
             Ok(r) => r,
             Err(resp) => return resp.into_response_with(media),
         }
@@ -320,9 +325,26 @@ enum Batch {
     Many(Vec<async_graphql::Request>),
 }
 
-fn from_query_string(qs: &str) -> Result<Batch, Refusal> {
+/// A JSON error of a request, said plainly: our own refusals (duplicate
+/// key, nesting) are not syntax errors.
+fn json_refusal(what: &str, e: &serde_json::Error) -> Refusal {
+    match e.classify() {
+        serde_json::error::Category::Data => Refusal::bad(format!("{what} is refused: {e}")),
+        _ => Refusal::bad(format!("{what} is not valid JSON: {e}")),
+    }
+}
+
+fn from_query_string(qs: &str, limits: &LimitSettings) -> Result<Batch, Refusal> {
     let params: Vec<(String, String)> = serde_urlencoded::from_str(qs)
         .map_err(|_| Refusal::bad("the query string is not valid URL encoding"))?;
+    // one value per parameter, as in a JSON body: never "first (or last) wins"
+    for name in ["query", "operationName", "variables", "extensions"] {
+        if params.iter().filter(|(n, _)| n == name).count() > 1 {
+            return Err(Refusal::bad(format!(
+                "the `{name}` parameter is given more than once"
+            )));
+        }
+    }
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let query = get("query").ok_or_else(|| Refusal::bad("the `query` parameter is missing"))?;
     let mut request = async_graphql::Request::new(query);
@@ -330,22 +352,28 @@ fn from_query_string(qs: &str) -> Result<Batch, Refusal> {
         request = request.operation_name(op);
     }
     if let Some(vars) = get("variables").filter(|s| !s.is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(vars)
-            .map_err(|_| Refusal::bad("`variables` is not valid JSON"))?;
+        let v = strict_json::value(vars, limits.max_nesting)
+            .map_err(|e| json_refusal("`variables`", &e))?;
         if !v.is_object() {
             return Err(Refusal::bad("`variables` must be a JSON object"));
         }
         request = request.variables(async_graphql::Variables::from_json(v));
     }
     if let Some(ext) = get("extensions").filter(|s| !s.is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(ext)
-            .map_err(|_| Refusal::bad("`extensions` is not valid JSON"))?;
+        let v = strict_json::value(ext, limits.max_nesting)
+            .map_err(|e| json_refusal("`extensions`", &e))?;
         if !v.is_object() {
             return Err(Refusal::bad("`extensions` must be a JSON object"));
         }
     }
     // A GET must not change anything: refuse mutations before executing.
-    if let Ok(doc) = async_graphql::parser::parse_query(query) {
+    // The parser is recursive: only a document within the limits is parsed
+    // here; any other is refused, as it is, when the schema runs it.
+    let within_limits = crate::graphql::limits::precheck(limits, query).is_ok();
+    if let Some(doc) = within_limits
+        .then(|| async_graphql::parser::parse_query(query).ok())
+        .flatten()
+    {
         let op_name = get("operationName").filter(|s| !s.is_empty());
         let ty = doc
             .operations
@@ -410,9 +438,9 @@ async fn from_body(state: &AppState, req: Request) -> Result<Batch, Refusal> {
             allow_post_only: false,
         })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Refusal::bad("the body is not UTF-8"))?;
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Refusal::bad(format!("the body is not valid JSON: {e}")))?;
     let limits = &state.settings.graphql.limits;
+    let value =
+        strict_json::body(text, limits.max_nesting).map_err(|e| json_refusal("the body", &e))?;
     match value {
         serde_json::Value::Array(items) => {
             if !limits.batching {

@@ -9,6 +9,7 @@ mod emulator;
 mod fleet;
 mod guard;
 mod helpers;
+mod hostile;
 mod hostile_binary;
 mod http_contract;
 mod invites;
