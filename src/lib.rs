@@ -19,6 +19,7 @@ pub mod reload;
 pub mod session;
 pub mod startup;
 pub mod store;
+mod strict_json;
 pub mod telemetry;
 
 pub use startup::{Application, ApplicationBuilder, ShutdownHandle};

@@ -202,76 +202,20 @@ fn payload_claims(token: &str) -> Result<Map<String, Value>, VerifyError> {
     strict_object(&bytes).ok_or(VerifyError::Invalid(AMBIGUOUS_CLAIMS))
 }
 
+/// How deep a token's header or claims may nest (custom claims are objects,
+/// never deeper than a few levels).
+const MAX_CLAIMS_NESTING: usize = 32;
+
 /// A JSON object whose objects (at every level) name each member once. A
 /// token whose header or claims say `"alg"` or `"sub"` twice means two
 /// things to two parsers; the boundary refuses it rather than take the last
-/// (RFC 7515 §4 and RFC 7519 §4 allow refusing). One pass over the decoded segment,
-/// nesting bounded by serde_json's recursion limit; the segment itself by
+/// (RFC 7515 §4 and RFC 7519 §4 allow refusing). One pass over the decoded
+/// segment (see `strict_json`), nesting bounded; the segment itself by
 /// `max_token_bytes`.
 fn strict_object(bytes: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice::<Strict>(bytes) {
-        Ok(Strict(Value::Object(map))) => Some(map),
+    match crate::strict_json::value_slice(bytes, MAX_CLAIMS_NESTING) {
+        Ok(Value::Object(map)) => Some(map),
         _ => None,
-    }
-}
-
-/// A JSON value deserialised with duplicate member names refused.
-struct Strict(Value);
-
-impl<'de> serde::Deserialize<'de> for Strict {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> serde::de::Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Strict(v)) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let Strict(v) = map.next_value()?;
-            if out.insert(key, v).is_some() {
-                return Err(serde::de::Error::custom("duplicate member name"));
-            }
-        }
-        Ok(Value::Object(out))
     }
 }
 

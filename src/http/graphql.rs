@@ -18,8 +18,7 @@ use crate::auth::{Principal, Rejection};
 use crate::config::{LimitSettings, Secret};
 use crate::error::Code;
 use crate::graphql::{RequestContext, RequestMeta};
-
-mod strict_json;
+use crate::strict_json;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";

@@ -1,7 +1,9 @@
-//! Request JSON read strictly, in one pass: a duplicate key anywhere is
-//! refused (never "last wins", so a harmless `query` cannot be followed by
-//! another that is the one executed), and nesting is bounded by our own
-//! limit before serde_json's (128) or any recursive conversion downstream.
+//! JSON read strictly, in one pass: a duplicate key anywhere is refused
+//! (never "last wins": a harmless `query` cannot be followed by another that
+//! is the one executed, a token cannot say `alg` twice), and nesting is
+//! bounded by our own limit before serde_json's (128) or any recursive
+//! conversion downstream. Used for request bodies and for a token's JOSE
+//! header and claims: one rule for both.
 
 use std::fmt;
 
@@ -132,7 +134,7 @@ fn parse(text: &str, seed: Strict) -> Result<Value, serde_json::Error> {
 
 /// A request body: one request object or a batch of them, whose values
 /// (`variables`, `extensions`) nest at most `max_nesting` levels.
-pub(super) fn body(text: &str, max_nesting: usize) -> Result<Value, serde_json::Error> {
+pub(crate) fn body(text: &str, max_nesting: usize) -> Result<Value, serde_json::Error> {
     parse(
         text,
         Strict {
@@ -145,7 +147,7 @@ pub(super) fn body(text: &str, max_nesting: usize) -> Result<Value, serde_json::
 
 /// A value on its own (a GET request's `variables` or `extensions`),
 /// nesting at most `max_nesting` levels, itself included.
-pub(super) fn value(text: &str, max_nesting: usize) -> Result<Value, serde_json::Error> {
+pub(crate) fn value(text: &str, max_nesting: usize) -> Result<Value, serde_json::Error> {
     parse(
         text,
         Strict {
@@ -154,6 +156,19 @@ pub(super) fn value(text: &str, max_nesting: usize) -> Result<Value, serde_json:
             free_object: false,
         },
     )
+}
+
+/// The same as [`value`], from bytes (a decoded token segment).
+pub(crate) fn value_slice(bytes: &[u8], max_nesting: usize) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = Strict {
+        left: max_nesting,
+        free_array: false,
+        free_object: false,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
 }
 
 #[cfg(test)]
