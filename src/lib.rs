@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod auth0;
 pub mod config;
+pub mod crypto;
 pub mod datasources;
 pub mod email;
 pub mod emulator;

@@ -98,6 +98,7 @@ fn load(config: Option<&PathBuf>) -> Result<Settings, ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    authgate::crypto::install();
     if let Some(Command::Healthcheck { timeout }) = cli.command {
         // only the listen address matters: a health check run without the
         // server's --config (a Dockerfile HEALTHCHECK) still finds it
@@ -269,6 +270,7 @@ async fn healthcheck(listen: std::net::SocketAddr, timeout: std::time::Duration)
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
+    authgate::crypto::install();
     let client = match reqwest::Client::builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())

@@ -107,9 +107,15 @@ impl ReadinessCheck for ConfigReady {
 /// resolvers and the datasource directives, without starting anything.
 pub fn offline_bindings(settings: &Settings) -> anyhow::Result<Bindings> {
     let mut b = graphql::builtin_bindings();
-    let ds =
-        crate::datasources::Datasources::new(&settings.datasources, reqwest::Client::new(), None)
-            .map_err(|errs| anyhow::anyhow!("{}", reload::datasource_errors(&errs)))?;
+    let ds = crate::datasources::Datasources::new(
+        &settings.datasources,
+        {
+            crate::crypto::install();
+            reqwest::Client::new()
+        },
+        None,
+    )
+    .map_err(|errs| anyhow::anyhow!("{}", reload::datasource_errors(&errs)))?;
     b.factory(ds.factory());
     Ok(b)
 }

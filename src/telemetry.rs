@@ -294,6 +294,7 @@ fn is_exporter_internal(target: &str) -> bool {
 fn provider(settings: &OtlpSettings, url: &url::Url) -> Result<SdkTracerProvider, TelemetryError> {
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| TelemetryError::NoRuntime)?;
+    crate::crypto::install();
     let client = reqwest::Client::builder()
         .timeout(settings.timeout)
         .build()

@@ -20,6 +20,7 @@ pub fn http_client(
     connect_timeout: Duration,
     timeout: Duration,
 ) -> reqwest::Result<reqwest::Client> {
+    crate::crypto::install();
     reqwest::Client::builder()
         .user_agent(user_agent)
         .use_rustls_tls()

@@ -48,6 +48,7 @@ impl TlsSettings {
             std::fs::read(path)
                 .map_err(|e| (key(k), format!("cannot read {}: {e}", path.display())))
         };
+        crate::crypto::install();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
             .use_rustls_tls()

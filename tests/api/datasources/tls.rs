@@ -30,7 +30,7 @@ fn fixture(name: &str) -> std::path::PathBuf {
 /// refuses a handshake without a client certificate signed by the same CA,
 /// and counts the requests it answered.
 async fn mtls_upstream() -> (String, Arc<AtomicUsize>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(fixture("ca.pem")).unwrap())
