@@ -290,6 +290,31 @@ fn paging(q: &HashMap<String, String>) -> Result<Paging, Response> {
     })
 }
 
+impl Paging {
+    /// One page of a list, shaped as Auth0 answers it: a bare array, or with
+    /// `include_totals` an object naming the list under `key` (`/users` also
+    /// says the page's `length`).
+    fn answer<T>(&self, all: Vec<T>, key: &str, to_json: impl Fn(T) -> Value) -> Response {
+        let total = all.len();
+        let start = self.page.saturating_mul(self.per_page);
+        let page: Vec<Value> = all
+            .into_iter()
+            .skip(start)
+            .take(self.per_page)
+            .map(to_json)
+            .collect();
+        if !self.include_totals {
+            return ok_json(StatusCode::OK, Value::Array(page));
+        }
+        let mut body = json!({"start": start, "limit": self.per_page, "total": total});
+        if key == "users" {
+            body["length"] = json!(page.len());
+        }
+        body[key] = Value::Array(page);
+        ok_json(StatusCode::OK, body)
+    }
+}
+
 pub(crate) async fn list_users(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
@@ -313,22 +338,7 @@ pub(crate) async fn list_users(
         .filter(|u| terms.iter().all(|t| term_matches(u, t)))
         .collect();
     users.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-    let total = users.len();
-    let start = paging.page.saturating_mul(paging.per_page);
-    let page: Vec<Value> = users
-        .into_iter()
-        .skip(start)
-        .take(paging.per_page)
-        .map(|u| u.to_json(&emu.settings.connection))
-        .collect();
-    if paging.include_totals {
-        ok_json(
-            StatusCode::OK,
-            json!({"start": start, "limit": paging.per_page, "length": page.len(), "total": total, "users": page}),
-        )
-    } else {
-        ok_json(StatusCode::OK, Value::Array(page))
-    }
+    paging.answer(users, "users", |u| u.to_json(&emu.settings.connection))
 }
 
 pub(crate) async fn get_user(
@@ -395,22 +405,11 @@ pub(crate) async fn list_roles(
         })
         .collect();
     roles.sort_by(|a, b| a.name.cmp(&b.name));
-    let total = roles.len();
-    let start = paging.page.saturating_mul(paging.per_page);
-    let page: Vec<Value> = roles
-        .into_iter()
-        .skip(start)
-        .take(paging.per_page)
-        .map(|r| json!({"id": r.id, "name": r.name, "description": r.description}))
-        .collect();
-    if paging.include_totals {
-        ok_json(
-            StatusCode::OK,
-            json!({"roles": page, "start": start, "limit": paging.per_page, "total": total}),
-        )
-    } else {
-        ok_json(StatusCode::OK, Value::Array(page))
-    }
+    paging.answer(
+        roles,
+        "roles",
+        |r| json!({"id": r.id, "name": r.name, "description": r.description}),
+    )
 }
 
 /// `GET /api/v2/roles/{id}/permissions`: the role's permissions, one entry
@@ -452,17 +451,7 @@ pub(crate) async fn role_permissions(
             })
         })
         .collect();
-    let total = all.len();
-    let start = paging.page.saturating_mul(paging.per_page);
-    let page: Vec<Value> = all.into_iter().skip(start).take(paging.per_page).collect();
-    if paging.include_totals {
-        ok_json(
-            StatusCode::OK,
-            json!({"permissions": page, "start": start, "limit": paging.per_page, "total": total}),
-        )
-    } else {
-        ok_json(StatusCode::OK, Value::Array(page))
-    }
+    paging.answer(all, "permissions", |p| p)
 }
 
 pub(crate) async fn assign_roles(

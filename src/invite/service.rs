@@ -229,7 +229,7 @@ impl InviteService {
                 InviteError::NotGrantable(refused) => refused.clone(),
                 _ => requested,
             };
-            audit_refusal("invite", inviter, &roles, e);
+            audit_refusal("invite", inviter, None, &roles, e);
         }
         result
     }
@@ -804,26 +804,19 @@ fn audit(
             resent = inv.resent,
             outcome = "ok",
         ),
-        Err(e) => {
-            if let InviteError::Misconfigured(cause) = e {
-                tracing::error!(%cause, "invitation failed: the Management API client is misconfigured");
-            }
-            tracing::info!(
-                target: "audit",
-                event = "invitation",
-                action,
-                inviter = %inviter.subject,
-                invitee = %email.masked(),
-                roles = ?roles,
-                outcome = e.outcome(),
-            )
-        }
+        Err(e) => audit_refusal(action, inviter, Some(email), roles, e),
     }
 }
 
-/// A refusal before anything was written (no invitee address: it may not
-/// even parse).
-fn audit_refusal(action: &str, inviter: &User, roles: &[String], e: &InviteError) {
+/// A refused or failed attempt; `email` is `None` when the refusal came
+/// before the address was read (it may not even parse).
+fn audit_refusal(
+    action: &str,
+    inviter: &User,
+    email: Option<&Email>,
+    roles: &[String],
+    e: &InviteError,
+) {
     if let InviteError::Misconfigured(cause) = e {
         tracing::error!(%cause, "invitation failed: the Management API client is misconfigured");
     }
@@ -832,6 +825,7 @@ fn audit_refusal(action: &str, inviter: &User, roles: &[String], e: &InviteError
         event = "invitation",
         action,
         inviter = %inviter.subject,
+        invitee = email.map(Email::masked).as_deref(),
         roles = ?roles,
         outcome = e.outcome(),
     )
