@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use authgate::auth::{Principal, User};
-use authgate::config::{ProviderKind, Secret, Settings};
+use authgate::config::{ProviderKind, Settings};
 use authgate::http::Authenticate;
+use authgate::secret::Secret;
 use authgate::Application;
 use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

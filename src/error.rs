@@ -79,7 +79,7 @@ pub enum ApiError {
         retry_after: Option<Duration>,
     },
     /// Auth0 requires a second factor; `mfaToken` continues the flow.
-    MfaRequired { mfa_token: crate::config::Secret },
+    MfaRequired { mfa_token: crate::secret::Secret },
     /// Auth0, a datasource or the key set could not be reached.
     UpstreamUnavailable {
         message: String,

@@ -17,6 +17,7 @@ pub mod invite;
 pub mod limits;
 pub mod metrics;
 pub mod reload;
+pub mod secret;
 pub mod session;
 pub mod startup;
 pub mod store;

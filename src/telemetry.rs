@@ -28,7 +28,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
-use crate::config::{LogFormat, Secret, TelemetrySettings};
+use crate::config::{LogFormat, TelemetrySettings};
+use crate::secret::Secret;
 
 /// The standard variable naming the collector's base URL (`/v1/traces` is appended).
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";

@@ -13,7 +13,7 @@ use super::{
     Auth0Settings, CallContext, IdentityProvider, ProviderError, SignupRequest, SignupResponse,
     TokenSet,
 };
-use crate::config::Secret;
+use crate::secret::Secret;
 
 const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
 const FORWARDED_FOR: &str = "auth0-forwarded-for";

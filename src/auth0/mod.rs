@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub use client::Auth0Client;
 pub use error::{ManagementError, ProviderError};

@@ -2,8 +2,6 @@
 //! `AUTHGATE__SECTION__KEY` environment variables. Unknown keys are errors;
 //! validation names the key and its environment variable; secrets never print.
 
-mod secret;
-
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +10,6 @@ use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
-
-pub use secret::Secret;
 
 /// The configuration every build starts from: it runs offline, on the
 /// embedded emulator, with a memory store.

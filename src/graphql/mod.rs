@@ -18,7 +18,7 @@ pub use schema::{
 };
 
 use crate::auth::Principal;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// What every resolver can read about the request it serves.
 #[derive(Clone, Debug)]

@@ -15,9 +15,10 @@ use serde_json::json;
 
 use super::{AppState, RequestId};
 use crate::auth::{Principal, Rejection};
-use crate::config::{LimitSettings, Secret};
+use crate::config::LimitSettings;
 use crate::error::Code;
 use crate::graphql::{RequestContext, RequestMeta};
+use crate::secret::Secret;
 use crate::strict_json;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";

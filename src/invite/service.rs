@@ -18,8 +18,8 @@ use crate::auth::{Principal, User};
 use crate::auth0::{
     CreateUser, ManagementClient, ManagementError, ManagementUser, RolePermission, TicketRequest,
 };
-use crate::config::Secret;
 use crate::email::Email;
+use crate::secret::Secret;
 
 /// Auth0 never returns more than 1000 users for one search (page × per_page).
 const SEARCH_WINDOW: u64 = 1000;

@@ -20,10 +20,10 @@ pub use input::{email_arg, Email, Password};
 
 use crate::auth::{Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
-use crate::config::Secret;
 use crate::error::ApiError;
 use crate::graphql::{viewer_fields, viewer_value, Bindings, RequestContext};
 use crate::http::Authenticate;
+use crate::secret::Secret;
 use crate::store::Store;
 
 /// Where the refresh token lives.

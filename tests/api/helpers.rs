@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use authgate::auth::{Principal, Rejection, User};
-use authgate::config::{Secret, Settings};
+use authgate::config::Settings;
 use authgate::http::Authenticate;
+use authgate::secret::Secret;
 use authgate::{Application, ApplicationBuilder, ShutdownHandle};
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use authgate::auth0::{http_client, Auth0Client, Auth0Settings, CallContext, ManagementClient};
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use url::Url;
 use wiremock::{Match, MockServer, Request};
 

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::*;
-use authgate::config::Secret;
 use authgate::emulator::ClientSettings;
+use authgate::secret::Secret;
 
 async fn login_from(idp: &Idp, ip: &str, password: &str) -> reqwest::Response {
     idp.http

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use authgate::store::{RedisStore, Store, StoreBackend, StoreSettings};
 
 use super::{redis_url, unique_prefix};
