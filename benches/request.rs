@@ -16,9 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use authgate::auth::Authenticate;
 use authgate::auth::{Principal, User};
 use authgate::config::{ProviderKind, Settings};
-use authgate::http::Authenticate;
 use authgate::secret::Secret;
 use authgate::Application;
 use axum::body::Body;

@@ -8,7 +8,7 @@
 //! error, an SDL error, a datasource refused) nothing changes: the gateway
 //! keeps serving the previous configuration and schema and logs one error.
 //!
-//! Only what the schema is built from is hot-reloadable ([`HOT_KEYS`]);
+//! Only what the schema is built from is hot-reloadable ([`hot_keys`]);
 //! every other key needs a restart: a change to it is logged
 //! (`restart required for …`) and the running value is kept, so a reload never
 //! applies half a setting.
@@ -29,7 +29,6 @@ use sha2::{Digest, Sha256};
 use crate::config::{ConfigError, Settings};
 use crate::datasources::{Datasources, ServiceTokenSource};
 use crate::graphql::{self, Bindings, BuiltSchema, SchemaError, SdlSource};
-use crate::http::AppState;
 use crate::metrics::Metrics;
 
 /// `[reload]`: reloading without a restart.
@@ -69,43 +68,62 @@ impl ReloadSettings {
     }
 }
 
-/// The keys a reload applies (a key and everything under it). Any other
-/// changed key is reported as needing a restart and keeps its running value.
-pub const HOT_KEYS: &[&str] = &[
-    "graphql.schema",
-    "graphql.composed_schema",
-    "graphql.introspection",
-    "graphql.limits.max_depth",
-    "graphql.limits.max_complexity",
-    "graphql.limits.max_aliases",
-    "graphql.limits.max_root_fields",
-    "graphql.limits.max_tokens",
-    "graphql.limits.max_document_bytes",
-    "datasources",
+/// How a reload applies one hot key: copies it from the new settings.
+type Apply = fn(&mut Settings, &Settings);
+
+/// The keys a reload applies (a key and everything under it), each with the
+/// copy that applies it: one table, so the list and what is applied cannot
+/// drift apart. Any other changed key is reported as needing a restart and
+/// keeps its running value.
+const HOT: &[(&str, Apply)] = &[
+    ("graphql.schema", |s, n| {
+        s.graphql.schema = n.graphql.schema.clone()
+    }),
+    ("graphql.composed_schema", |s, n| {
+        s.graphql.composed_schema = n.graphql.composed_schema.clone()
+    }),
+    ("graphql.introspection", |s, n| {
+        s.graphql.introspection = n.graphql.introspection
+    }),
+    ("graphql.limits.max_depth", |s, n| {
+        s.graphql.limits.max_depth = n.graphql.limits.max_depth
+    }),
+    ("graphql.limits.max_complexity", |s, n| {
+        s.graphql.limits.max_complexity = n.graphql.limits.max_complexity
+    }),
+    ("graphql.limits.max_aliases", |s, n| {
+        s.graphql.limits.max_aliases = n.graphql.limits.max_aliases
+    }),
+    ("graphql.limits.max_root_fields", |s, n| {
+        s.graphql.limits.max_root_fields = n.graphql.limits.max_root_fields
+    }),
+    ("graphql.limits.max_tokens", |s, n| {
+        s.graphql.limits.max_tokens = n.graphql.limits.max_tokens
+    }),
+    ("graphql.limits.max_document_bytes", |s, n| {
+        s.graphql.limits.max_document_bytes = n.graphql.limits.max_document_bytes
+    }),
+    ("datasources", |s, n| s.datasources = n.datasources.clone()),
 ];
+
+/// The keys a reload applies (a key and everything under it).
+pub fn hot_keys() -> impl Iterator<Item = &'static str> {
+    HOT.iter().map(|(k, _)| *k)
+}
 
 /// Whether a reload applies `key` (dotted, e.g. `datasources.orders.url`).
 pub fn is_hot(key: &str) -> bool {
-    HOT_KEYS.iter().any(|h| {
-        key == *h || (key.len() > h.len() && key.starts_with(h) && key.as_bytes()[h.len()] == b'.')
+    hot_keys().any(|h| {
+        key == h || (key.len() > h.len() && key.starts_with(h) && key.as_bytes()[h.len()] == b'.')
     })
 }
 
 /// `running` with the hot-reloadable parts of `new` (the rest stays).
 fn apply_hot(running: &Settings, new: &Settings) -> Settings {
     let mut s = running.clone();
-    let g = &mut s.graphql;
-    g.schema = new.graphql.schema.clone();
-    g.composed_schema = new.graphql.composed_schema.clone();
-    g.introspection = new.graphql.introspection;
-    let (l, n) = (&mut g.limits, &new.graphql.limits);
-    l.max_depth = n.max_depth;
-    l.max_complexity = n.max_complexity;
-    l.max_aliases = n.max_aliases;
-    l.max_root_fields = n.max_root_fields;
-    l.max_tokens = n.max_tokens;
-    l.max_document_bytes = n.max_document_bytes;
-    s.datasources = new.datasources.clone();
+    for (_, apply) in HOT {
+        apply(&mut s, new);
+    }
     s
 }
 
@@ -241,27 +259,21 @@ pub fn build_datasources(
     })
 }
 
-/// Reads the SDL of `settings.graphql.schema` (plus `extra_sdl`) and builds
-/// the schema. Precedence: built-in placeholders < the datasource directives
-/// < `services` (session, invitations) < `caller`.
+/// The schema of `settings` with the resolvers of a running gateway:
+/// composed by [`graphql::compose`], the datasource directives under the
+/// services, the builder's resolvers over both.
 pub fn compose_schema(
     settings: &Settings,
-    extra_sdl: &[SdlSource],
-    datasources: Option<&Datasources>,
-    services: &Bindings,
-    caller: &Bindings,
+    parts: &ReloadParts,
+    datasources: &Datasources,
 ) -> Result<BuiltSchema, SchemaError> {
-    let mut sources = graphql::read_sources(&settings.graphql.schema)?;
-    sources.extend(extra_sdl.iter().cloned());
-    let mut bound = Bindings::default();
-    if let Some(ds) = datasources {
-        bound.factory(ds.factory());
-    }
-    bound.merge(&mut services.clone());
-    bound.merge(&mut caller.clone());
-    let mut bindings = graphql::builtin_bindings();
-    bindings.merge(&mut bound);
-    graphql::build(&settings.graphql, &sources, &bindings)
+    let mut directives = Bindings::default();
+    directives.factory(datasources.factory());
+    graphql::compose(
+        &settings.graphql,
+        &parts.extra_sdl,
+        &[&directives, &parts.services, &parts.caller],
+    )
 }
 
 /// A short, stable fingerprint of a composed SDL (16 hex digits of SHA-256).
@@ -384,7 +396,8 @@ struct Applied {
 
 /// Reloads the configuration and the schema of one running gateway.
 pub struct Reloader {
-    state: Arc<AppState>,
+    /// The serving schema (shared with the HTTP layer).
+    schema: Arc<ArcSwap<BuiltSchema>>,
     source: Option<ConfigSource>,
     parts: ReloadParts,
     datasources: Arc<ArcSwap<Datasources>>,
@@ -420,7 +433,7 @@ impl Reloader {
     /// gateway runs with them. `datasources` is shared with `/readyz`.
     /// `status` comes from [`initial_status`] (shared with `/readyz`).
     pub fn new(
-        state: Arc<AppState>,
+        schema: Arc<ArcSwap<BuiltSchema>>,
         source: Option<ConfigSource>,
         loaded: Settings,
         effective: Arc<Settings>,
@@ -443,7 +456,7 @@ impl Reloader {
             m.last_success.set(i64::try_from(at).unwrap_or(i64::MAX));
         }
         let mut this = Self {
-            state,
+            schema,
             source,
             parts,
             datasources,
@@ -515,7 +528,7 @@ impl Reloader {
                     .filter(|k| !is_hot(k))
                     .collect();
                 // the swap: requests that loaded the old schema finish on it
-                self.state.schema.store(Arc::new(schema));
+                self.schema.store(Arc::new(schema));
                 self.datasources.store(Arc::new(datasources));
                 self.settings.store(Arc::new(effective));
                 applied.last_loaded = loaded;
@@ -590,13 +603,7 @@ impl Reloader {
             p.token_source.clone(),
             p.metrics.as_ref(),
         )?;
-        let schema = compose_schema(
-            &effective,
-            &p.extra_sdl,
-            Some(&datasources),
-            &p.services,
-            &p.caller,
-        )?;
+        let schema = compose_schema(&effective, p, &datasources)?;
         Ok((loaded, effective, datasources, schema))
     }
 

@@ -4,18 +4,22 @@
 pub mod authz;
 mod builtin;
 pub mod cache;
+mod compose;
 pub mod limits;
 pub mod scan;
 pub mod schema;
+mod settings;
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 pub use builtin::{builtin_bindings, rfc3339, viewer_fields, viewer_value};
+pub use compose::compose;
 pub use schema::{
     build, read_sources, Bindings, BuiltSchema, DirectiveResolverFactory, FieldSite, Resolver,
     SchemaError, SdlSource,
 };
+pub use settings::{GraphqlSettings, LimitSettings, MAX_NESTING_CEILING};
 
 use crate::auth::Principal;
 use crate::secret::Secret;

@@ -23,8 +23,8 @@ use async_graphql_parser::{Pos, Positioned};
 
 use super::authz::{self, AuthzIndex, IndexedField, Requirement};
 use super::RequestContext;
-use crate::config::GraphqlSettings;
 use crate::error::ApiError;
+use crate::graphql::GraphqlSettings;
 
 /// A resolver bound to `Type.field` by name.
 pub type Resolver = Arc<dyn for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync>;
@@ -923,14 +923,11 @@ fn guarded(reqs: Arc<Vec<Requirement>>, inner: Resolver) -> Resolver {
     })
 }
 
-/// Marks an error already recorded (with its path) by [`catching`]; the HTTP
-/// layer drops it from the response.
-pub const PROPAGATED: &str = "__authgate_error_propagated__";
-
 /// async-graphql 7's dynamic executor drops a failed field from `data` and
 /// records its error without a `path`. This records the error with its path
 /// and answers `null` for a nullable field (GraphQL's rules); for a non-null
-/// field the error propagates (marked so it is not reported twice).
+/// field the error propagates ([`crate::error::propagated`], so it is not
+/// reported twice).
 fn catching(inner: Resolver, nullable: bool) -> Resolver {
     Arc::new(move |rctx: ResolverContext<'_>| {
         let c = rctx.ctx;
@@ -944,7 +941,7 @@ fn catching(inner: Resolver, nullable: bool) -> Resolver {
                         if nullable {
                             Ok(None)
                         } else {
-                            Err(async_graphql::Error::new(PROPAGATED))
+                            Err(crate::error::propagated())
                         }
                     }
                 }

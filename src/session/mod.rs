@@ -18,11 +18,10 @@ use sha2::{Digest, Sha256};
 
 pub use input::{email_arg, Email, Password};
 
-use crate::auth::{Principal, Rejection, User};
+use crate::auth::{Authenticate, Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
 use crate::error::ApiError;
 use crate::graphql::{viewer_fields, viewer_value, Bindings, RequestContext};
-use crate::http::Authenticate;
 use crate::secret::Secret;
 use crate::store::Store;
 
