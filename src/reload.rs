@@ -23,50 +23,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use prometheus::{IntCounterVec, IntGauge, Opts};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, Settings};
 use crate::datasources::{Datasources, ServiceTokenSource};
 use crate::graphql::{self, Bindings, BuiltSchema, SchemaError, SdlSource};
 use crate::metrics::Metrics;
-
-/// `[reload]`: reloading without a restart.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReloadSettings {
-    /// Watch the config file and the SDL files/folders of `graphql.schema`,
-    /// and reload when their content changes. `SIGHUP` always reloads.
-    pub watch: bool,
-    /// How often the watcher compares the files' content. A change is applied
-    /// once the files have stayed the same for one more interval (an editor's
-    /// burst of writes is one reload).
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-}
-
-impl Default for ReloadSettings {
-    fn default() -> Self {
-        Self {
-            watch: false,
-            poll_interval: Duration::from_secs(1),
-        }
-    }
-}
-
-impl ReloadSettings {
-    /// `(key, message)` for each problem.
-    pub fn validate(&self) -> Vec<(String, String)> {
-        if self.poll_interval < Duration::from_millis(10) {
-            vec![(
-                "reload.poll_interval".to_owned(),
-                "must be at least 10ms".to_owned(),
-            )]
-        } else {
-            Vec::new()
-        }
-    }
-}
 
 /// How a reload applies one hot key: copies it from the new settings.
 type Apply = fn(&mut Settings, &Settings);

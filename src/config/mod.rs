@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
@@ -67,7 +68,7 @@ pub struct Settings {
     /// Reloading the configuration and the SDL without a restart (SIGHUP,
     /// file watching).
     #[serde(default)]
-    pub reload: crate::reload::ReloadSettings,
+    pub reload: ReloadSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -85,6 +86,45 @@ pub struct DevelopmentSettings {
     /// Start the example orders service (REST + GraphQL) in-process on this
     /// address, so that the example datasources answer. Empty: off.
     pub example_upstream: String,
+}
+
+/// `[reload]`: re-reading the configuration and the SDL without a restart
+/// (the reloader in `reload` applies it; the section is config's own, so
+/// that `config` does not import the module that loads it).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadSettings {
+    /// Watch the config file and the SDL files/folders of `graphql.schema`,
+    /// and reload when their content changes. `SIGHUP` always reloads.
+    pub watch: bool,
+    /// How often the watcher compares the files' content. A change is applied
+    /// once the files have stayed the same for one more interval (an editor's
+    /// burst of writes is one reload).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for ReloadSettings {
+    fn default() -> Self {
+        Self {
+            watch: false,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ReloadSettings {
+    /// `(key, message)` for each problem.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        if self.poll_interval < Duration::from_millis(10) {
+            vec![(
+                "reload.poll_interval".to_owned(),
+                "must be at least 10ms".to_owned(),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -517,7 +557,6 @@ fn from_figment(err: figment::Error) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
