@@ -337,6 +337,24 @@ mod tests {
         assert_eq!(Code::parse("unauthenticated"), None);
     }
 
+    #[tokio::test]
+    async fn the_code_survives_execution() {
+        use async_graphql::dynamic::{Field, FieldFuture, FieldValue, Object, Schema, TypeRef};
+        let query =
+            Object::new("Query").field(Field::new("x", TypeRef::named(TypeRef::STRING), |_| {
+                FieldFuture::new(async {
+                    Err::<Option<FieldValue>, _>(ApiError::Forbidden("no".into()).into())
+                })
+            }));
+        let schema = Schema::build("Query", None, None)
+            .register(query)
+            .finish()
+            .unwrap();
+        let resp = schema.execute("{ x }").await;
+        // typed, not read back from the wire string
+        assert_eq!(resp.errors[0].source::<Code>(), Some(&Code::Forbidden));
+    }
+
     #[test]
     fn propagated_errors_are_marked_by_type_not_message() {
         let pos = async_graphql::Pos::default();
