@@ -232,11 +232,8 @@ impl ApplicationBuilder {
             emulator = Some(handle);
         }
         let a0 = &self.settings.auth0;
-        let http = crate::auth0::http_client(
-            concat!("authgate/", env!("CARGO_PKG_VERSION")),
-            a0.connect_timeout,
-            a0.timeout,
-        )?;
+        let http =
+            crate::outbound::client(crate::outbound::USER_AGENT, a0.connect_timeout, a0.timeout)?;
         // fleet: metrics, the shared store, the limiter
         let metrics = Metrics::new()?;
         metrics.install_global();
