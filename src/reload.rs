@@ -254,9 +254,9 @@ pub fn compose_schema(
     let mut sources = graphql::read_sources(&settings.graphql.schema)?;
     sources.extend(extra_sdl.iter().cloned());
     let mut bound = Bindings::default();
-    if let Some(ds) = datasources {
-        bound.factory(ds.factory());
-    }
+    // the directives are known even without a datasource (the SDL declares them)
+    let none = Datasources::none();
+    bound.factory(datasources.unwrap_or(&none).factory());
     bound.merge(&mut services.clone());
     bound.merge(&mut caller.clone());
     let mut bindings = graphql::builtin_bindings();
