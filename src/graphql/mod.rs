@@ -7,6 +7,7 @@ pub mod cache;
 pub mod limits;
 pub mod scan;
 pub mod schema;
+mod value;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -16,6 +17,7 @@ pub use schema::{
     build, read_sources, Bindings, BuiltSchema, DirectiveResolverFactory, FieldSite, Resolver,
     SchemaError, SdlSource,
 };
+pub use value::{object, strings};
 
 use crate::auth::Principal;
 use crate::config::Secret;

@@ -22,7 +22,7 @@ use crate::auth::{Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
 use crate::config::Secret;
 use crate::error::ApiError;
-use crate::graphql::{viewer_fields, viewer_value, Bindings, RequestContext};
+use crate::graphql::{object, viewer_fields, viewer_value, Bindings, RequestContext};
 use crate::http::Authenticate;
 use crate::store::Store;
 
@@ -676,10 +676,6 @@ fn call_context(rc: &RequestContext) -> CallContext {
         client_ip: Some(rc.meta.client_ip),
         request_id: Some(rc.meta.request_id.clone()),
     }
-}
-
-fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
 }
 
 /// The `SignupPayload`. Without tokens, `auth` is left out rather than set
