@@ -16,6 +16,7 @@ pub mod http;
 pub mod invite;
 pub mod limits;
 pub mod metrics;
+pub mod outbound;
 pub mod reload;
 pub mod secret;
 pub mod session;

@@ -278,8 +278,8 @@ async fn start_emulator(settings: &mut Settings) -> anyhow::Result<Option<Emulat
 /// The one outbound HTTP client (Auth0, JWKS, datasources), shared by cloning.
 fn outbound_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
     let a0 = &settings.auth0;
-    Ok(crate::auth0::http_client(
-        concat!("authgate/", env!("CARGO_PKG_VERSION")),
+    Ok(crate::outbound::client(
+        crate::outbound::USER_AGENT,
         a0.connect_timeout,
         a0.timeout,
     )?)

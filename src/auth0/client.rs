@@ -148,7 +148,7 @@ fn transport(reason: String) -> ProviderError {
 }
 
 impl Auth0Client {
-    /// A client for the tenant in `settings`, sharing `http` (see [`super::http_client`]).
+    /// A client for the tenant in `settings`, sharing `http` (see [`crate::outbound::client`]).
     pub fn new(settings: Auth0Settings, http: reqwest::Client) -> Self {
         let base = settings.base_url();
         Self {

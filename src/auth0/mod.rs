@@ -19,7 +19,6 @@ use crate::secret::Secret;
 
 pub use client::Auth0Client;
 pub use error::{ManagementError, ProviderError};
-pub use http::http_client;
 pub use management::{
     CreateUser, ManagementClient, ManagementUser, Role, RolePermission, TicketRequest, UserPage,
 };

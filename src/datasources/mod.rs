@@ -139,6 +139,14 @@ impl Datasources {
         }
     }
 
+    /// No datasource at all: `@rest` and `@graphql` stay known directives
+    /// (their declarations parse), and a field using one names no source.
+    pub fn none() -> Self {
+        Self {
+            upstreams: Arc::new(HashMap::new()),
+        }
+    }
+
     /// The factory resolving `@rest` and `@graphql` fields; register it with
     /// `Bindings::factory`.
     pub fn factory(&self) -> Arc<dyn DirectiveResolverFactory> {
@@ -178,7 +186,7 @@ struct Factory {
 }
 
 impl DirectiveResolverFactory for Factory {
-    fn directives(&self) -> &[&'static str] {
+    fn directive_names(&self) -> &[&'static str] {
         DIRECTIVES
     }
 

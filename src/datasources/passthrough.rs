@@ -10,7 +10,7 @@ use async_graphql::{PathSegment, ServerError, Value};
 use async_graphql_parser::types::{Directive, Field, FragmentDefinition, Selection, SelectionSet};
 use async_graphql_parser::Positioned;
 use async_graphql_value::Name;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::Method;
 use serde_json::{json, Value as Json};
 
 use super::error::DatasourceError;
@@ -315,26 +315,14 @@ impl GraphqlField {
         let rc = c.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
         let up = &self.upstream;
         let fwd = forwarded(c, &self.authz, &rc.principal, &self.return_type);
-        let mut headers = up.static_headers.clone();
-        for (k, v) in up
-            .identity
-            .headers(&up.name, &rc.principal)
+        let (headers, _) = up
+            .call_headers(&rc.principal, &rc.meta.request_id, |_| Ok(()))
             .await
-            .map_err(|e| e.to_api())?
-        {
-            headers.insert(k, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&rc.meta.request_id) {
-            headers.insert(HeaderName::from_static("x-request-id"), v);
-        }
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
+            .map_err(|e| e.to_api())?;
         let call = Call {
             method: Method::POST,
             url: up.settings.url.clone(),
-            headers: HeaderMap::clone(&headers),
+            headers,
             body: Some(json!({"query": fwd.query, "variables": fwd.variables})),
             deadline: rc.meta.deadline,
         };

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod scan;
 pub mod schema;
 mod settings;
+mod value;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -20,6 +21,7 @@ pub use schema::{
     SchemaError, SdlSource,
 };
 pub use settings::{GraphqlSettings, LimitSettings, MAX_NESTING_CEILING};
+pub use value::{object, strings};
 
 use crate::auth::Principal;
 use crate::secret::Secret;

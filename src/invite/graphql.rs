@@ -4,23 +4,15 @@
 use std::sync::Arc;
 
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
-use async_graphql::{Name, Value};
+use async_graphql::Value;
 
 use super::{Invitation, InvitationPage, InviteInput, InviteService};
 use crate::error::ApiError;
-use crate::graphql::{Bindings, RequestContext};
-
-fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
-}
-
-fn strings(v: &[String]) -> Value {
-    Value::List(v.iter().map(|s| Value::String(s.clone())).collect())
-}
+use crate::graphql::{object, strings, Bindings, RequestContext};
 
 /// The GraphQL `Invitation` object.
 pub fn invitation_value(i: &Invitation) -> Value {
-    obj([
+    object([
         ("userId", Value::String(i.user_id.clone())),
         ("email", Value::String(i.email.clone())),
         ("roles", strings(&i.roles)),
@@ -41,7 +33,7 @@ pub fn invitation_value(i: &Invitation) -> Value {
 }
 
 fn page_value(p: &InvitationPage) -> Value {
-    obj([
+    object([
         (
             "items",
             Value::List(p.items.iter().map(invitation_value).collect()),
