@@ -94,10 +94,6 @@ impl Bindings {
         self.resolvers.extend(other.resolvers.drain());
         self.factories.append(&mut other.factories);
     }
-
-    pub fn is_bound(&self, type_field: &str) -> bool {
-        self.resolvers.contains_key(type_field)
-    }
 }
 
 /// One SDL text and where it came from.
@@ -305,14 +301,7 @@ pub fn parse_sources(sources: &[SdlSource]) -> Result<Document, SchemaError> {
                         TypeKind::InputObject(i) => MergedKind::InputObject { fields: i.fields },
                     };
                     match types.get_mut(&name) {
-                        Some(existing) if def.extend || existing_is_extendable(existing, &kind) => {
-                            if !def.extend {
-                                errors.push(format!(
-                                    "{location}: type {name} is already defined at {}; use `extend type {name}`",
-                                    existing.location
-                                ));
-                                continue;
-                            }
+                        Some(existing) if def.extend => {
                             existing.directives.extend(def.directives);
                             merge_kind(&mut existing.kind, kind, &name, &location, &mut errors);
                         }
@@ -507,10 +496,6 @@ fn authz_index(doc: &Document, errors: &mut Vec<String>) -> AuthzIndex {
         }
     }
     index
-}
-
-fn existing_is_extendable(_existing: &MergedType, _new: &MergedKind) -> bool {
-    false
 }
 
 fn merge_kind(
