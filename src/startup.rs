@@ -239,7 +239,6 @@ impl ApplicationBuilder {
         )?;
         // fleet: metrics, the shared store, the limiter
         let metrics = Metrics::new()?;
-        metrics.install_global();
         let store =
             crate::store::build(&self.settings.store).map_err(|e| anyhow::anyhow!("store: {e}"))?;
         tracing::info!(backend = store.backend(), "shared store");
