@@ -5,6 +5,7 @@
 mod auth0_client;
 mod cli;
 mod datasources;
+mod document_cache;
 mod emulator;
 mod fleet;
 mod guard;
@@ -16,6 +17,5 @@ mod invites;
 mod reload;
 mod schema;
 mod session;
-mod speed;
 mod telemetry;
 mod tour;
