@@ -4,6 +4,7 @@
 
 mod auth0_client;
 mod cli;
+mod contract;
 mod datasources;
 mod document_cache;
 mod emulator;
