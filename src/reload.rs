@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use prometheus::{IntCounterVec, IntGauge, Opts};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -308,45 +307,6 @@ pub struct ReloadParts {
     pub metrics: Option<Metrics>,
 }
 
-struct ReloadMetrics {
-    total: IntCounterVec,
-    last_success: IntGauge,
-    successful: IntGauge,
-}
-
-impl ReloadMetrics {
-    fn new(m: &Metrics) -> prometheus::Result<Self> {
-        let r = m.registry();
-        let total = IntCounterVec::new(
-            Opts::new(
-                "reloads_total",
-                "Configuration/schema reloads by result (success, failure)",
-            ),
-            &["result"],
-        )?;
-        r.register(Box::new(total.clone()))?;
-        let last_success = IntGauge::new(
-            "config_last_reload_success_timestamp_seconds",
-            "Unix time the serving configuration and schema were loaded",
-        )?;
-        r.register(Box::new(last_success.clone()))?;
-        let successful = IntGauge::new(
-            "config_last_reload_successful",
-            "1 if the last reload succeeded (or none was tried), 0 if it failed",
-        )?;
-        r.register(Box::new(successful.clone()))?;
-        // both series exist from the start (rate() needs a zero)
-        total.with_label_values(&["success"]);
-        total.with_label_values(&["failure"]);
-        successful.set(1);
-        Ok(Self {
-            total,
-            last_success,
-            successful,
-        })
-    }
-}
-
 /// What the last successful load applied.
 struct Applied {
     /// As loaded at start-up (before run-time adjustments such as the
@@ -368,7 +328,7 @@ pub struct Reloader {
     settings: ArcSwap<Settings>,
     applied: tokio::sync::Mutex<Applied>,
     status: Arc<ArcSwap<ReloadStatus>>,
-    metrics: Option<ReloadMetrics>,
+    metrics: Option<Metrics>,
     /// [`fingerprint`] of the watched files as the last load read them.
     files: std::sync::Mutex<[u8; 32]>,
 }
@@ -404,19 +364,9 @@ impl Reloader {
         datasources: Arc<ArcSwap<Datasources>>,
         status: Arc<ArcSwap<ReloadStatus>>,
     ) -> Self {
-        let metrics = parts
-            .metrics
-            .as_ref()
-            .and_then(|m| match ReloadMetrics::new(m) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::warn!(error = %e, "reload metrics unavailable");
-                    None
-                }
-            });
+        let metrics = parts.metrics.clone();
         if let Some(m) = &metrics {
-            let at = status.load().loaded_at;
-            m.last_success.set(i64::try_from(at).unwrap_or(i64::MAX));
+            m.set_config_loaded_at(status.load().loaded_at);
         }
         let mut this = Self {
             schema,
@@ -505,9 +455,7 @@ impl Reloader {
                     restart_required: restart_required.clone(),
                 }));
                 if let Some(m) = &self.metrics {
-                    m.total.with_label_values(&["success"]).inc();
-                    m.last_success.set(i64::try_from(now).unwrap_or(i64::MAX));
-                    m.successful.set(1);
+                    m.record_reload(true, now);
                 }
                 tracing::info!(
                     trigger = trigger.as_str(),
@@ -536,8 +484,7 @@ impl Reloader {
                     ..(*previous).clone()
                 }));
                 if let Some(m) = &self.metrics {
-                    m.total.with_label_values(&["failure"]).inc();
-                    m.successful.set(0);
+                    m.record_reload(false, unix_now());
                 }
                 tracing::error!(
                     trigger = trigger.as_str(),

@@ -295,7 +295,6 @@ struct Fleet {
 impl Fleet {
     fn build(settings: &Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new()?;
-        metrics.install_global();
         let store =
             crate::store::build(&settings.store).map_err(|e| anyhow::anyhow!("store: {e}"))?;
         tracing::info!(backend = store.backend(), "shared store");

@@ -35,10 +35,6 @@ use upstream::Upstream;
 /// Directive names reserved for datasources (`@rest`, `@graphql`).
 pub const DIRECTIVES: &[&str] = &["rest", "graphql"];
 
-/// The SDL declaring `@rest` and `@graphql`, for editors and codegen (the
-/// checked-in copy is `schema/datasources.graphql`).
-pub const DIRECTIVES_SDL: &str = include_str!("../../schema/datasources.graphql");
-
 /// Every configured datasource, sharing one HTTP client.
 #[derive(Clone)]
 pub struct Datasources {
@@ -172,13 +168,6 @@ impl Datasources {
                 .collect(),
         )
     }
-}
-
-/// Per-request state for deduplication and batching. The factory's schema
-/// extension inserts it already; insert this yourself only when executing
-/// without that extension.
-pub fn request_data() -> RequestCache {
-    RequestCache::default()
 }
 
 struct Factory {

@@ -95,10 +95,6 @@ impl Bindings {
         self.resolvers.extend(other.resolvers.drain());
         self.factories.append(&mut other.factories);
     }
-
-    pub fn is_bound(&self, type_field: &str) -> bool {
-        self.resolvers.contains_key(type_field)
-    }
 }
 
 /// One SDL text and where it came from.
@@ -298,14 +294,7 @@ impl Merger<'_> {
         let name = def.name.node.to_string();
         let kind = merged_kind(def.kind, src);
         match self.types.get_mut(&name) {
-            Some(existing) if def.extend || existing_is_extendable(existing, &kind) => {
-                if !def.extend {
-                    self.errors.push(format!(
-                        "{location}: type {name} is already defined at {}; use `extend type {name}`",
-                        existing.location
-                    ));
-                    return;
-                }
+            Some(existing) if def.extend => {
                 existing.directives.extend(def.directives);
                 merge_kind(&mut existing.kind, kind, &name, &location, &mut self.errors);
             }
@@ -546,10 +535,6 @@ fn authz_index(doc: &Document, errors: &mut Vec<String>) -> AuthzIndex {
         }
     }
     index
-}
-
-fn existing_is_extendable(_existing: &MergedType, _new: &MergedKind) -> bool {
-    false
 }
 
 fn merge_kind(
