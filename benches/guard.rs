@@ -61,12 +61,12 @@ fn token(key: &RsaPrivateKey) -> String {
     format!("{input}.{}", b64(sig.to_vec()))
 }
 
-fn settings(cache_capacity: u64) -> GuardSettings {
+fn settings(cache_max_bytes: u64) -> GuardSettings {
     GuardSettings {
         issuer: ISSUER.into(),
         audience: AUDIENCE.into(),
         jwks_file: Some(fixtures().join("jwks.json")),
-        cache_capacity,
+        cache_max_bytes,
         ..Default::default()
     }
 }
@@ -81,7 +81,11 @@ fn bench(c: &mut Criterion) {
     let store = || Arc::new(MemoryStore::new(10_000));
     let http = reqwest::Client::new();
     let uncached = rt.block_on(Authenticator::new(settings(0), http.clone(), store()));
-    let cached = rt.block_on(Authenticator::new(settings(100_000), http, store()));
+    let cached = rt.block_on(Authenticator::new(
+        settings(authgate::auth::DEFAULT_CACHE_MAX_BYTES),
+        http,
+        store(),
+    ));
     assert!(matches!(
         rt.block_on(cached.authenticate(&token)),
         Principal::User(_)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use authgate::auth::Authenticate;
-use authgate::auth::{Principal, User};
+use authgate::auth::{Principal, User, VerifiedClaims};
 use authgate::config::{ProviderKind, Settings};
 use authgate::secret::Secret;
 use authgate::Application;
@@ -82,16 +82,19 @@ impl Authenticate for OneUser {
 }
 
 fn one_user() -> Arc<OneUser> {
-    Arc::new(OneUser(Principal::User(Arc::new(User {
-        subject: "auth0|5f7c8ec7c33c6c004bbafe82".into(),
-        scopes: vec!["openid".into()],
-        permissions: vec!["read:orders".into()],
-        roles: vec!["user".into()],
-        claims: serde_json::from_value(json!({"sub": "auth0|5f7c8ec7c33c6c004bbafe82"})).unwrap(),
-        expires_at: 4_102_444_800,
-        token_id: "id".into(),
-        token: Secret::new("token"),
-    }))))
+    Arc::new(OneUser(Principal::User(Arc::new(User::new(
+        VerifiedClaims {
+            subject: "auth0|5f7c8ec7c33c6c004bbafe82".into(),
+            scopes: vec!["openid".into()],
+            permissions: vec!["read:orders".into()],
+            roles: vec!["user".into()],
+            claims: serde_json::from_value(json!({"sub": "auth0|5f7c8ec7c33c6c004bbafe82"}))
+                .unwrap(),
+            expires_at: 4_102_444_800,
+            token_id: "id".into(),
+        },
+        Secret::new("token"),
+    )))))
 }
 
 /// Settings like the load harness's: the real guard (static key set),

@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::jwks::{JwksStore, KeyStatus, Lookup};
 use super::verify::{self, Expect, Pre, Purpose, VerifyError};
-use super::{GuardSettings, Principal, Rejection, User};
+use super::{GuardSettings, Principal, Rejection, User, VerifiedClaims};
 use crate::secret::Secret;
 use crate::store::Store;
 
@@ -32,11 +32,70 @@ pub struct GuardStats {
     pub jwks_fetches: u64,
 }
 
+/// How full the verified-token cache is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub entries: u64,
+    /// estimated heap bytes, the unit of `guard.cache_max_bytes`
+    pub bytes: u64,
+}
+
 struct Cached {
-    user: Arc<User>,
+    verified: Arc<VerifiedClaims>,
     /// the key material that verified the token: if it leaves the key set,
     /// the entry is no longer trusted
     key_fingerprint: [u8; 32],
+    /// what the entry costs, in bytes (estimated once, at insertion)
+    weight: u32,
+}
+
+/// The memory an entry holds beyond its claims: the cache's own bookkeeping
+/// (hash-table slot, access-order node, timer node, key), the `Arc`s and the
+/// [`Cached`] itself. Measured with a counting allocator (benches/token_cache.rs).
+const ENTRY_OVERHEAD: usize = 320;
+
+/// An estimate of the heap bytes one cached token holds, for the cache's
+/// byte budget. It follows the allocations (strings, vectors, map entries)
+/// rather than a serialised length, so a token with many small claims is
+/// not under-counted; benches/token_cache.rs checks it against a counting
+/// allocator.
+fn weight(v: &VerifiedClaims) -> u32 {
+    fn text(s: &str) -> usize {
+        // allocator rounding and bookkeeping
+        s.len().next_multiple_of(8) + 16
+    }
+    fn list(l: &[String]) -> usize {
+        std::mem::size_of_val(l) + l.iter().map(|s| text(s)).sum::<usize>()
+    }
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => text(s),
+            Value::Array(a) => {
+                std::mem::size_of_val(a.as_slice()) + 16 + a.iter().map(value).sum::<usize>()
+            }
+            Value::Object(m) => map(m),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+    }
+    fn map(m: &Map<String, Value>) -> usize {
+        // a map entry: key and value slots plus the map's own structure
+        m.iter()
+            .map(|(k, v)| {
+                2 * (std::mem::size_of::<String>() + std::mem::size_of::<Value>())
+                    + text(k)
+                    + value(v)
+            })
+            .sum()
+    }
+    let bytes = ENTRY_OVERHEAD
+        + std::mem::size_of::<VerifiedClaims>()
+        + text(&v.subject)
+        + text(&v.token_id)
+        + list(&v.scopes)
+        + list(&v.permissions)
+        + list(&v.roles)
+        + map(&v.claims);
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// Entries live until the token expires, never longer.
@@ -50,7 +109,7 @@ impl Expiry<[u8; 32], Arc<Cached>> for UntilExp {
         _now: Instant,
     ) -> Option<Duration> {
         Some(Duration::from_secs(
-            v.user.expires_at.saturating_sub(verify::now()),
+            v.verified.expires_at.saturating_sub(verify::now()),
         ))
     }
 }
@@ -114,9 +173,16 @@ impl Authenticator {
             settings.refresh_interval,
         ));
         jwks.initial_load().await;
-        let cache = (settings.cache_capacity > 0).then(|| {
+        if matches!(settings.cache_capacity, Some(n) if n > 0) {
+            warn!(
+                "guard.cache_capacity is deprecated and ignored: the cache is bounded by guard.cache_max_bytes ({} bytes)",
+                settings.cache_max_bytes
+            );
+        }
+        let cache = settings.cache_enabled().then(|| {
             Cache::builder()
-                .max_capacity(settings.cache_capacity)
+                .max_capacity(settings.cache_max_bytes)
+                .weigher(|_k: &[u8; 32], v: &Arc<Cached>| v.weight)
                 .expire_after(UntilExp)
                 .build()
         });
@@ -166,7 +232,8 @@ impl Authenticator {
         }
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let user = match self.cached(&hash) {
-            Some(user) => user,
+            // the cache keeps the claims; the token is this request's own
+            Some(verified) => Arc::new(User::shared(verified, Secret::new(token))),
             None => {
                 if verify::shape(token, inner.expect.max_token_bytes).is_err() {
                     return Err(Rejection::Invalid);
@@ -188,7 +255,7 @@ impl Authenticator {
         }
     }
 
-    fn cached(&self, hash: &[u8; 32]) -> Option<Arc<User>> {
+    fn cached(&self, hash: &[u8; 32]) -> Option<Arc<VerifiedClaims>> {
         let cache = self.inner.cache.as_ref()?;
         let hit = cache.get(hash)?;
         if !self.inner.jwks.current().contains(&hit.key_fingerprint) {
@@ -196,12 +263,17 @@ impl Authenticator {
             cache.invalidate(hash);
             return None;
         }
-        if hit.user.expires_at.saturating_add(self.inner.expect.leeway) < verify::now() {
+        if hit
+            .verified
+            .expires_at
+            .saturating_add(self.inner.expect.leeway)
+            < verify::now()
+        {
             cache.invalidate(hash);
             return None;
         }
         self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-        Some(hit.user.clone())
+        Some(hit.verified.clone())
     }
 
     async fn verify_fresh(&self, token: &str, hash: &[u8; 32]) -> Result<Arc<User>, Rejection> {
@@ -220,19 +292,20 @@ impl Authenticator {
                 return Err(why);
             }
         };
-        let user = Arc::new(self.user_from(claims, exp, token, hash)?);
+        let verified = Arc::new(self.verified_from(claims, exp, hash)?);
         if let Some(cache) = &inner.cache {
             if exp > verify::now() {
                 cache.insert(
                     *hash,
                     Arc::new(Cached {
-                        user: user.clone(),
+                        weight: weight(&verified),
+                        verified: verified.clone(),
                         key_fingerprint: fingerprint,
                     }),
                 );
             }
         }
-        Ok(user)
+        Ok(Arc::new(User::shared(verified, Secret::new(token))))
     }
 
     /// Structural checks, key lookup (refetching once on an unknown `kid`),
@@ -276,13 +349,12 @@ impl Authenticator {
         Ok((claims, exp, key.fingerprint))
     }
 
-    fn user_from(
+    fn verified_from(
         &self,
         claims: Map<String, Value>,
         exp: u64,
-        token: &str,
         hash: &[u8; 32],
-    ) -> Result<User, Rejection> {
+    ) -> Result<VerifiedClaims, Rejection> {
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -295,7 +367,7 @@ impl Authenticator {
             .unwrap_or_default();
         let permissions = strings(claims.get("permissions"));
         let roles = strings(claims.get(&self.inner.roles_claim));
-        Ok(User {
+        Ok(VerifiedClaims {
             subject,
             scopes,
             permissions,
@@ -303,7 +375,6 @@ impl Authenticator {
             claims,
             expires_at: exp,
             token_id: hex::encode(hash),
-            token: Secret::new(token),
         })
     }
 
@@ -319,6 +390,21 @@ impl Authenticator {
             .verify_token(id_token, Purpose::Id { client_id })
             .await?;
         Ok(claims)
+    }
+
+    /// The verified-token cache's size: entries and estimated bytes (after
+    /// pending evictions have run). `(0, 0)` when the cache is off.
+    pub fn cache_usage(&self) -> CacheUsage {
+        match &self.inner.cache {
+            Some(cache) => {
+                cache.run_pending_tasks();
+                CacheUsage {
+                    entries: cache.entry_count(),
+                    bytes: cache.weighted_size(),
+                }
+            }
+            None => CacheUsage::default(),
+        }
     }
 
     /// The state of the signing keys (count, source, last success/error).

@@ -12,9 +12,9 @@ mod principal;
 mod settings;
 mod verify;
 
-pub use authenticator::{Authenticator, GuardStats};
+pub use authenticator::{Authenticator, CacheUsage, GuardStats};
 pub use guard::{Authenticate, KeysReadiness};
 pub use jwks::{JwksError, KeySource, KeyStatus};
-pub use principal::{Principal, PrincipalKind, Rejection, User};
-pub use settings::{GuardSettings, MAX_LEEWAY};
+pub use principal::{Principal, PrincipalKind, Rejection, User, VerifiedClaims};
+pub use settings::{GuardSettings, DEFAULT_CACHE_MAX_BYTES, MAX_LEEWAY};
 pub use verify::VerifyError;

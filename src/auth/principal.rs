@@ -35,9 +35,13 @@ impl Rejection {
     }
 }
 
-/// A verified user (or machine client) and what its access token grants.
+/// What a verified access token says: the part of a [`User`] that the
+/// verified-token cache keeps. The claims are held once, plus the three lists
+/// authorization reads on every request; the raw token is not kept (a
+/// request brings its own), so an entry costs a few hundred bytes, not the
+/// token and every claim twice.
 #[derive(Clone, Debug)]
-pub struct User {
+pub struct VerifiedClaims {
     /// `sub`
     pub subject: String,
     /// from the space-separated `scope` claim
@@ -52,8 +56,40 @@ pub struct User {
     pub expires_at: u64,
     /// a stable, non-reversible id of the token (hex SHA-256): the revocation key
     pub token_id: String,
+}
+
+/// A verified user (or machine client) and what its access token grants.
+/// Reads as its [`VerifiedClaims`] (`user.subject`, `user.permissions`, …),
+/// shared with the cache, plus the raw token of this request.
+#[derive(Clone, Debug)]
+pub struct User {
+    verified: Arc<VerifiedClaims>,
     /// the raw access token, for `forward_token` datasources and `/userinfo`
     pub token: Secret,
+}
+
+impl User {
+    pub fn new(verified: VerifiedClaims, token: Secret) -> Self {
+        Self::shared(Arc::new(verified), token)
+    }
+
+    /// A user whose claims are shared (with the verified-token cache).
+    pub fn shared(verified: Arc<VerifiedClaims>, token: Secret) -> Self {
+        Self { verified, token }
+    }
+
+    /// The claims, as shared with the cache.
+    pub fn verified(&self) -> &Arc<VerifiedClaims> {
+        &self.verified
+    }
+}
+
+impl std::ops::Deref for User {
+    type Target = VerifiedClaims;
+
+    fn deref(&self) -> &VerifiedClaims {
+        &self.verified
+    }
 }
 
 /// What kind of principal a verified access token speaks for.
@@ -80,7 +116,7 @@ const CLIENT_CREDENTIALS_GTY: &str = "client-credentials";
 /// …and gives them this subject suffix.
 const CLIENT_SUBJECT_SUFFIX: &str = "@clients";
 
-impl User {
+impl VerifiedClaims {
     /// A user or a client. A token is a client's when its `gty` says
     /// client-credentials, or when its subject has the client form
     /// (`<client id>@clients`, never the `provider|id` of a user): either
@@ -143,7 +179,7 @@ impl Principal {
 
     /// The kind of a verified principal; `None` when anonymous.
     pub fn kind(&self) -> Option<PrincipalKind> {
-        self.user().map(User::kind)
+        self.user().map(|u| u.kind())
     }
 }
 
@@ -155,16 +191,18 @@ mod tests {
         let serde_json::Value::Object(claims) = claims else {
             panic!("claims are an object")
         };
-        User {
-            subject: sub.into(),
-            scopes: Vec::new(),
-            permissions: Vec::new(),
-            roles: Vec::new(),
-            claims,
-            expires_at: 0,
-            token_id: String::new(),
-            token: Secret::new("t"),
-        }
+        User::new(
+            VerifiedClaims {
+                subject: sub.into(),
+                scopes: Vec::new(),
+                permissions: Vec::new(),
+                roles: Vec::new(),
+                claims,
+                expires_at: 0,
+                token_id: String::new(),
+            },
+            Secret::new("t"),
+        )
     }
 
     #[test]

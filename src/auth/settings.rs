@@ -54,8 +54,14 @@ pub struct GuardSettings {
     pub refetch_wait: Duration,
     /// The namespaced claim that carries the user's roles.
     pub roles_claim: String,
-    /// How many verified tokens are remembered (0 disables the cache).
-    pub cache_capacity: u64,
+    /// The verified-token cache's budget, in (estimated heap) bytes; 0
+    /// disables the cache. Bounded by bytes, not entries, because a token's
+    /// claims vary in size: the budget is what the process may spend.
+    pub cache_max_bytes: u64,
+    /// Deprecated: the cache used to be bounded by entries. `0` still
+    /// disables it; any other value is ignored (with a warning at start-up)
+    /// in favour of `cache_max_bytes`.
+    pub cache_capacity: Option<u64>,
 }
 
 impl Default for GuardSettings {
@@ -74,12 +80,22 @@ impl Default for GuardSettings {
             unknown_kid_cooldown: Duration::from_secs(30),
             refetch_wait: Duration::from_secs(2),
             roles_claim: "https://authgate.dev/roles".to_owned(),
-            cache_capacity: 100_000,
+            cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            cache_capacity: None,
         }
     }
 }
 
+/// 16 MiB: about 30,000 typical tokens (benches/RESULTS.md, "verified-token
+/// cache"); a miss costs one signature check, tens of microseconds.
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
 impl GuardSettings {
+    /// Whether verified tokens are cached at all.
+    pub fn cache_enabled(&self) -> bool {
+        self.cache_max_bytes > 0 && self.cache_capacity != Some(0)
+    }
+
     /// Settings for `issuer`, `audience` and a JWKS URL, everything else default.
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>, jwks_url: Url) -> Self {
         Self {
@@ -204,7 +220,9 @@ mod tests {
         assert_eq!(s.unknown_kid_cooldown, Duration::from_secs(30));
         assert_eq!(s.refetch_wait, Duration::from_secs(2));
         assert_eq!(s.roles_claim, "https://authgate.dev/roles");
-        assert_eq!(s.cache_capacity, 100_000);
+        assert_eq!(s.cache_max_bytes, 16 * 1024 * 1024);
+        assert_eq!(s.cache_capacity, None);
+        assert!(s.cache_enabled());
         assert!(good().validate().is_ok());
     }
 

@@ -259,22 +259,24 @@ impl Identity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::User;
+    use crate::auth::{User, VerifiedClaims};
 
     fn principal(sub: &str, claims: serde_json::Value) -> Principal {
         let serde_json::Value::Object(claims) = claims else {
             panic!("claims are an object")
         };
-        Principal::User(Arc::new(User {
-            subject: sub.into(),
-            scopes: Vec::new(),
-            permissions: vec!["read:orders".into()],
-            roles: Vec::new(),
-            claims,
-            expires_at: 0,
-            token_id: String::new(),
-            token: Secret::new("the-token"),
-        }))
+        Principal::User(Arc::new(User::new(
+            VerifiedClaims {
+                subject: sub.into(),
+                scopes: Vec::new(),
+                permissions: vec!["read:orders".into()],
+                roles: Vec::new(),
+                claims,
+                expires_at: 0,
+                token_id: String::new(),
+            },
+            Secret::new("the-token"),
+        )))
     }
 
     fn header<'a>(headers: &'a [(HeaderName, HeaderValue)], name: &str) -> Option<&'a str> {

@@ -185,20 +185,22 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::auth::{Rejection, User};
+    use crate::auth::{Rejection, User, VerifiedClaims};
     use crate::secret::Secret;
 
     fn user(perms: &[&str]) -> Principal {
-        Principal::User(Arc::new(User {
-            subject: "auth0|1".into(),
-            scopes: vec!["openid".into()],
-            permissions: perms.iter().map(|s| s.to_string()).collect(),
-            roles: vec!["admin".into()],
-            claims: Default::default(),
-            expires_at: 0,
-            token_id: "x".into(),
-            token: Secret::new("t"),
-        }))
+        Principal::User(Arc::new(User::new(
+            VerifiedClaims {
+                subject: "auth0|1".into(),
+                scopes: vec!["openid".into()],
+                permissions: perms.iter().map(|s| s.to_string()).collect(),
+                roles: vec!["admin".into()],
+                claims: Default::default(),
+                expires_at: 0,
+                token_id: "x".into(),
+            },
+            Secret::new("t"),
+        )))
     }
 
     fn req(perms: &[&[&str]]) -> Requirement {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use authgate::auth::Authenticate;
-use authgate::auth::{Principal, Rejection, User};
+use authgate::auth::{Principal, Rejection, User, VerifiedClaims};
 use authgate::config::Settings;
 use authgate::secret::Secret;
 use authgate::{Application, ApplicationBuilder, ShutdownHandle};
@@ -110,16 +110,19 @@ impl Authenticate for StaticTokens {
 }
 
 pub fn user(sub: &str, permissions: &[&str], roles: &[&str]) -> Principal {
-    Principal::User(Arc::new(User {
-        subject: sub.into(),
-        scopes: vec!["openid".into(), "profile".into()],
-        permissions: permissions.iter().map(|s| s.to_string()).collect(),
-        roles: roles.iter().map(|s| s.to_string()).collect(),
-        claims: serde_json::from_value(json!({"sub": sub, "email": "ada@example.com"})).unwrap(),
-        expires_at: 4_102_444_800,
-        token_id: format!("id-{sub}"),
-        token: Secret::new(format!("token-{sub}")),
-    }))
+    Principal::User(Arc::new(User::new(
+        VerifiedClaims {
+            subject: sub.into(),
+            scopes: vec!["openid".into(), "profile".into()],
+            permissions: permissions.iter().map(|s| s.to_string()).collect(),
+            roles: roles.iter().map(|s| s.to_string()).collect(),
+            claims: serde_json::from_value(json!({"sub": sub, "email": "ada@example.com"}))
+                .unwrap(),
+            expires_at: 4_102_444_800,
+            token_id: format!("id-{sub}"),
+        },
+        Secret::new(format!("token-{sub}")),
+    )))
 }
 
 /// Tokens every test app knows: `admin`, `user`, `expired`.

@@ -21,7 +21,7 @@ async fn a_cached_token_is_not_verified_again() {
 async fn with_the_cache_off_every_call_verifies() {
     let jwks = JwksServer::start(vec![jwk_a()]).await;
     let mut s = settings(&jwks);
-    s.cache_capacity = 0;
+    s.cache_max_bytes = 0;
     let g = guard(s).await;
     let t = token(&claims());
     for _ in 0..3 {
@@ -91,4 +91,53 @@ async fn garbage_never_reaches_signature_verification() {
     }
     assert_eq!(g.stats().verifications, 0);
     assert_eq!(jwks.hits().await, 1, "only the initial load");
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded_by_bytes_not_entries() {
+    let jwks = JwksServer::start(vec![jwk_a()]).await;
+    let mut s = settings(&jwks);
+    s.cache_max_bytes = 8 * 1024;
+    let g = guard(s).await;
+    let tokens: Vec<String> = (0..40)
+        .map(|i| {
+            let mut c = claims();
+            c["sub"] = json!(format!("auth0|{i}"));
+            token(&c)
+        })
+        .collect();
+    for t in &tokens {
+        let p = g.authenticate(t).await;
+        // the principal carries this request's token, not a cached copy
+        assert_eq!(user(&p).token.expose(), t);
+    }
+    let usage = g.cache_usage();
+    assert!(usage.bytes <= 8 * 1024, "{usage:?} exceeds the budget");
+    assert!(
+        usage.entries > 0 && usage.entries < 40,
+        "{usage:?}: the budget, not the count, bounds the cache"
+    );
+    // an entry is compact: the claims once, no raw token
+    assert!(usage.bytes / usage.entries < 1536, "{usage:?}");
+    // a token still cached is answered from the cache, with its own token
+    let before = g.stats().cache_hits;
+    for t in &tokens {
+        let p = g.authenticate(t).await;
+        assert_eq!(user(&p).token.expose(), t);
+    }
+    assert!(g.stats().cache_hits > before);
+}
+
+#[tokio::test]
+async fn the_deprecated_entry_count_still_turns_the_cache_off() {
+    let jwks = JwksServer::start(vec![jwk_a()]).await;
+    let mut s = settings(&jwks);
+    s.cache_capacity = Some(0);
+    let g = guard(s).await;
+    let t = token(&claims());
+    for _ in 0..2 {
+        assert!(g.authenticate(&t).await.user().is_some());
+    }
+    assert_eq!(g.stats().cache_hits, 0);
+    assert_eq!(g.cache_usage(), authgate::auth::CacheUsage::default());
 }

@@ -309,7 +309,7 @@ async fn a_static_jwks_file_needs_no_endpoint() {
         ..Default::default()
     };
     assert!(s.validate().is_ok());
-    s.cache_capacity = 0;
+    s.cache_max_bytes = 0;
     let g = guard(s).await;
     assert_eq!(g.key_status().source, KeySource::File);
     assert!(g.authenticate(&token(&claims())).await.user().is_some());

@@ -81,23 +81,25 @@ pub fn tokens_with_client() -> Arc<StaticTokens> {
     });
     tokens.0.insert(
         "client".to_owned(),
-        Principal::User(Arc::new(authgate::auth::User {
-            subject: "m2m-app@clients".into(),
-            scopes: Vec::new(),
-            permissions: [
-                "create:invitations",
-                "read:orders",
-                "write:orders",
-                "read:users",
-            ]
-            .map(String::from)
-            .to_vec(),
-            roles: Vec::new(),
-            claims: serde_json::from_value(claims).unwrap(),
-            expires_at: 4_102_444_800,
-            token_id: "id-client".into(),
-            token: Secret::new("token-client"),
-        })),
+        Principal::User(Arc::new(authgate::auth::User::new(
+            authgate::auth::VerifiedClaims {
+                subject: "m2m-app@clients".into(),
+                scopes: Vec::new(),
+                permissions: [
+                    "create:invitations",
+                    "read:orders",
+                    "write:orders",
+                    "read:users",
+                ]
+                .map(String::from)
+                .to_vec(),
+                roles: Vec::new(),
+                claims: serde_json::from_value(claims).unwrap(),
+                expires_at: 4_102_444_800,
+                token_id: "id-client".into(),
+            },
+            Secret::new("token-client"),
+        ))),
     );
     Arc::new(tokens)
 }
