@@ -1,5 +1,5 @@
 //! Management API writes to users (`PATCH`/`DELETE /api/v2/users/{id}`, role
-//! removal), and the paging of a user's roles.
+//! removal), the paging of a user's roles, and empty scopes read as absent.
 
 use serde_json::{json, Value};
 
@@ -469,4 +469,89 @@ async fn user_roles_are_paged_and_can_be_removed() {
         .verify(session["access_token"].as_str().unwrap(), API)
         .await;
     assert_eq!(claims["permissions"], json!(["read:orders"]));
+}
+
+#[tokio::test]
+async fn an_empty_refresh_scope_keeps_the_original_scope() {
+    let idp = spawn().await;
+    let first = idp.login_full(USER.0, USER.1).await;
+    let original = first["scope"].as_str().unwrap().to_string();
+    assert!(original.contains("openid") && original.contains("offline_access"));
+    // as auth0-python sends it (JSON, "scope": ""), then as a form
+    let res = idp
+        .http
+        .post(idp.url("oauth/token"))
+        .json(
+            &json!({"grant_type": "refresh_token", "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET, "refresh_token": first["refresh_token"], "scope": ""}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.unwrap();
+    assert_eq!(second["scope"], original.as_str());
+    assert!(second["id_token"].is_string(), "{second}");
+    // the rotated token kept the original scope too
+    let res = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("refresh_token", second["refresh_token"].as_str().unwrap()),
+            ("scope", " "),
+        ])
+        .await;
+    let third: Value = res.json().await.unwrap();
+    assert_eq!(third["scope"], original.as_str());
+    assert!(third["id_token"].is_string(), "{third}");
+}
+
+#[tokio::test]
+async fn an_empty_scope_is_an_absent_one_on_every_grant() {
+    let idp = spawn().await;
+    // password grant without audience: the default OIDC scopes, an ID token
+    let res = idp.login(USER.0, USER.1, &[("scope", "")]).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "openid profile email address phone");
+    assert!(body["id_token"].is_string());
+    // with an audience: the same as no scope at all
+    let absent: Value = idp
+        .login(ADMIN.0, ADMIN.1, &[("audience", API)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let empty: Value = idp
+        .login(ADMIN.0, ADMIN.1, &[("audience", API), ("scope", "")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["scope"], absent["scope"]);
+    assert!(!empty["scope"].as_str().unwrap().is_empty());
+    // client credentials: every granted scope, as without the parameter
+    let aud = format!("{}api/v2/", idp.issuer());
+    let res = idp
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("audience", &aud),
+            ("scope", ""),
+        ])
+        .await;
+    let body: Value = res.json().await.unwrap();
+    let claims = idp
+        .verify(body["access_token"].as_str().unwrap(), &aud)
+        .await;
+    assert!(claims["scope"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .any(|s| s == "update:users"));
+    // an empty audience is no audience: an opaque token for /userinfo
+    let res = idp.login(USER.0, USER.1, &[("audience", "")]).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["access_token"].as_str().unwrap().split('.').count(), 5);
 }
