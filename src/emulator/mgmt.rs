@@ -145,10 +145,14 @@ fn check_policy(emu: &Emulator, password: &str) -> Result<(), Response> {
     .map_err(|failure| mgmt_error(StatusCode::BAD_REQUEST, failure.mgmt_message(), None))
 }
 
-/// The password checked against the connection's policy, then hashed off the
-/// async threads (Argon2 is slow on purpose).
+/// The password checked against the connection's policy, then hashed.
 pub(super) async fn checked_hash(emu: &Emulator, password: String) -> Result<String, Response> {
     check_policy(emu, &password)?;
+    hash(emu, password).await
+}
+
+/// Argon2 off the async threads (it is slow on purpose).
+async fn hash(emu: &Emulator, password: String) -> Result<String, Response> {
     let hashing = emu.settings.password_hashing;
     match tokio::task::spawn_blocking(move || hash_password(&password, hashing)).await {
         Ok(Ok(h)) => Ok(h),
@@ -172,41 +176,28 @@ pub(crate) async fn create_user(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let p = match authorized_body(&emu, &headers, &["create:users"], &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let Some(connection) = p.str("connection") else {
-        return missing("connection");
-    };
+) -> Answer {
+    let p = authorized_body(&emu, &headers, &["create:users"], &body)?;
+    let connection = p.str("connection").ok_or_else(|| missing("connection"))?;
     if connection != emu.settings.connection {
-        return bad_request("The connection does not exist.", "inexistent_connection");
+        return Err(bad_request(
+            "The connection does not exist.",
+            "inexistent_connection",
+        ));
     }
-    let Some(email) = p.str("email") else {
-        return missing("email");
-    };
+    let email = p.str("email").ok_or_else(|| missing("email"))?;
     // the gateway's own rule, so that the emulator refuses what it refuses
     let Ok(email) = crate::email::Email::parse(&email).map(crate::email::Email::into_string) else {
-        return bad_request(
+        return Err(bad_request(
             "Payload validation error: 'Object didn't pass validation for format email' on property email (The user's email).",
             "invalid_body",
-        );
+        ));
     };
-    let Some(password) = p.str("password") else {
-        return missing("password");
-    };
-    let (user_metadata, app_metadata) = match (
-        opt_object(&p, "user_metadata"),
-        opt_object(&p, "app_metadata"),
-    ) {
-        (Ok(u), Ok(a)) => (u, a),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let password = p.str("password").ok_or_else(|| missing("password"))?;
+    let user_metadata = opt_object(&p, "user_metadata")?;
+    let app_metadata = opt_object(&p, "app_metadata")?;
     // the policy is answered before a clash with an existing address
-    if let Err(r) = check_policy(&emu, &password) {
-        return r;
-    }
+    check_policy(&emu, &password)?;
     let exists = || {
         mgmt_error(
             StatusCode::CONFLICT,
@@ -215,15 +206,12 @@ pub(crate) async fn create_user(
         )
     };
     if emu.lock().user_by_email(&email).is_some() {
-        return exists();
+        return Err(exists());
     }
-    let hash = match checked_hash(&emu, password).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+    let hash = hash(&emu, password).await?;
     let mut db = emu.lock();
     if db.user_by_email(&email).is_some() {
-        return exists();
+        return Err(exists());
     }
     let user = UserRecord::new(NewUser {
         email,
@@ -243,7 +231,7 @@ pub(crate) async fn create_user(
     let out = user.to_json(&emu.settings.connection);
     db.users.insert(user.id.clone(), user);
     emu.persist(&db);
-    ok_json(StatusCode::CREATED, out)
+    Ok(ok_json(StatusCode::CREATED, out))
 }
 
 /// One `field:value` term of the `q` Lucene subset.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::db::{picture_for, Db, UserRecord};
@@ -58,19 +58,19 @@ struct UserPatch {
     app_metadata: Option<Map<String, Value>>,
 }
 
-fn invalid(message: &str) -> axum::response::Response {
+fn invalid(message: &str) -> Response {
     bad_request(
         &format!("Payload validation error: {message}."),
         "invalid_body",
     )
 }
 
-fn boolean(key: &str, v: &Value) -> Result<bool, axum::response::Response> {
+fn boolean(key: &str, v: &Value) -> Result<bool, Response> {
     v.as_bool().ok_or_else(|| wrong_type(key, "boolean", v))
 }
 
 /// A string within Auth0's length bounds for that property.
-fn text(key: &str, v: &Value, max: usize) -> Result<String, axum::response::Response> {
+fn text(key: &str, v: &Value, max: usize) -> Result<String, Response> {
     let s = v.as_str().ok_or_else(|| wrong_type(key, "string", v))?;
     let chars = s.chars().count();
     if chars == 0 {
@@ -86,7 +86,7 @@ fn text(key: &str, v: &Value, max: usize) -> Result<String, axum::response::Resp
     Ok(s.to_string())
 }
 
-fn nullable_text(key: &str, v: &Value, max: usize) -> Result<Field, axum::response::Response> {
+fn nullable_text(key: &str, v: &Value, max: usize) -> Result<Field, Response> {
     match v {
         Value::Null => Ok(Some(None)),
         v => text(key, v, max).map(|s| Some(Some(s))),
@@ -94,7 +94,7 @@ fn nullable_text(key: &str, v: &Value, max: usize) -> Result<Field, axum::respon
 }
 
 /// Metadata: an object, or `null` (which, like `{}`, clears it).
-fn metadata(key: &str, v: &Value) -> Result<Map<String, Value>, axum::response::Response> {
+fn metadata(key: &str, v: &Value) -> Result<Map<String, Value>, Response> {
     match v {
         Value::Null => Ok(Map::new()),
         Value::Object(m) => Ok(m.clone()),
@@ -103,7 +103,7 @@ fn metadata(key: &str, v: &Value) -> Result<Map<String, Value>, axum::response::
 }
 
 impl UserPatch {
-    fn parse(p: &Params, connection: &str) -> Result<Self, axum::response::Response> {
+    fn parse(p: &Params, connection: &str) -> Result<Self, Response> {
         if p.0.is_empty() {
             return Err(invalid("'Too few properties defined (0), minimum 1'"));
         }
@@ -164,7 +164,7 @@ impl UserPatch {
     }
 
     /// Another user already has the new e-mail or username.
-    fn conflict(&self, db: &Db, internal_id: &str) -> Result<(), axum::response::Response> {
+    fn conflict(&self, db: &Db, internal_id: &str) -> Result<(), Response> {
         let others = || db.users.values().filter(|u| u.id != internal_id);
         if let Some(email) = &self.email {
             if others().any(|u| &u.email == email) {
