@@ -39,6 +39,18 @@ fn user_url(idp: &Idp, user_id: &str, tail: &str) -> String {
     ))
 }
 
+async fn get_user(idp: &Idp, token: &str, user_id: &str) -> Value {
+    let res = idp
+        .http
+        .get(user_url(idp, user_id, ""))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
 async fn patch(idp: &Idp, token: &str, user_id: &str, body: Value) -> reqwest::Response {
     idp.http
         .patch(user_url(idp, user_id, ""))
@@ -62,19 +74,7 @@ async fn token_with(scopes: &[&str]) -> (Idp, String) {
         })
     })
     .await;
-    let aud = format!("{}api/v2/", idp.issuer());
-    let res = idp
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "narrow"),
-            ("client_secret", "narrow-secret"),
-            ("audience", &aud),
-        ])
-        .await;
-    let token = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = idp.mgmt_token_of("narrow", "narrow-secret").await;
     (idp, token)
 }
 
@@ -90,16 +90,7 @@ async fn patch_merges_metadata_and_updates_the_profile() {
                "user_metadata": {"lang": "en"}}),
     )
     .await;
-    let before: Value = idp
-        .http
-        .get(user_url(&idp, &id, ""))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: Value = get_user(&idp, &token, &id).await;
     let res = patch(
         &idp,
         &token,
@@ -128,16 +119,7 @@ async fn patch_merges_metadata_and_updates_the_profile() {
     assert_eq!(user["blocked"], true);
     assert_eq!(user["created_at"], before["created_at"]);
     // the answer is what is stored
-    let stored: Value = idp
-        .http
-        .get(user_url(&idp, &id, ""))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = get_user(&idp, &token, &id).await;
     assert_eq!(stored, user);
     // a blocked user cannot log in; unblocking lets them in again
     let res = idp.login("patched@example.com", PASSWORD, &[]).await;
