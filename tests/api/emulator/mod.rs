@@ -8,6 +8,7 @@ mod keys;
 mod management;
 mod refresh;
 mod tokens;
+mod user_writes;
 
 use authgate::emulator::{self, EmulatorHandle, EmulatorSettings};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -101,12 +102,17 @@ impl Idp {
     }
 
     pub async fn mgmt_token(&self) -> String {
+        self.mgmt_token_of(CLIENT_ID, CLIENT_SECRET).await
+    }
+
+    /// A Management API token of another configured client.
+    pub async fn mgmt_token_of(&self, client_id: &str, secret: &str) -> String {
         let aud = format!("{}api/v2/", self.issuer());
         let res = self
             .token(&[
                 ("grant_type", "client_credentials"),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
+                ("client_id", client_id),
+                ("client_secret", secret),
                 ("audience", &aud),
             ])
             .await;
