@@ -659,7 +659,7 @@ pub(crate) async fn associate(
         out.insert("recovery_codes".into(), json!([code]));
     }
     emu.persist(&db);
-    ok_json(StatusCode::OK, Value::Object(out))
+    no_store(ok_json(StatusCode::OK, Value::Object(out)))
 }
 
 fn valid_phone(phone: &str) -> bool {
@@ -822,7 +822,15 @@ pub(crate) async fn challenge(
             }
         }
     };
-    ok_json(StatusCode::OK, out)
+    no_store(ok_json(StatusCode::OK, out))
+}
+
+/// Secrets, recovery codes and `oob_code`s must not be cached (as `/oauth/token`).
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
 }
 
 fn unsupported(accepted: &[String], available: &Authenticator) -> Response {
@@ -921,12 +929,10 @@ pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: 
         GRANT_OOB => verify_oob(emu, &mut db, &key, &tx, p, now),
         _ => verify_recovery(emu, &mut db, &tx, p, now),
     };
+    // A refusal changes nothing that is persisted: no disk write per guess.
     let verified = match verified {
         Ok(v) => v,
-        Err(r) => {
-            emu.persist(&db);
-            return r;
-        }
+        Err(r) => return r,
     };
     if let Some(t) = db.mfa_live.transactions.get_mut(&key) {
         t.spent = true;

@@ -364,6 +364,23 @@ async fn an_mfa_token_is_bound_to_its_client_and_must_be_genuine() {
         .await
         .unwrap();
     oauth_err(res, 400, "invalid_request").await;
+    // The challenge needs the client's secret.
+    let res = idp
+        .http
+        .post(idp.url("mfa/challenge"))
+        .json(&json!({"client_id": CLIENT_ID, "mfa_token": token}))
+        .send()
+        .await
+        .unwrap();
+    oauth_err(res, 401, "access_denied").await;
+    let res = idp
+        .http
+        .post(idp.url("mfa/challenge"))
+        .json(&json!({"mfa_token": token}))
+        .send()
+        .await
+        .unwrap();
+    oauth_err(res, 400, "invalid_request").await;
     // A client without the MFA grant cannot use it at all.
     let res = idp
         .token(&[
@@ -419,8 +436,9 @@ async fn otp_enrolment_hands_out_a_secret_and_recovery_code_once() {
     let idp = spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await;
     let token = mfa_token(&idp, USER).await;
     assert_eq!(json_ok(authenticators(&idp, &token).await).await, json!([]));
-    let body =
-        json_ok(associate(&idp, &token, json!({"authenticator_types": ["otp"]})).await).await;
+    let res = associate(&idp, &token, json!({"authenticator_types": ["otp"]})).await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body = json_ok(res).await;
     assert_eq!(body["authenticator_type"], "otp");
     let secret = body["secret"].as_str().unwrap().to_string();
     let uri = body["barcode_uri"].as_str().unwrap();
