@@ -14,6 +14,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -941,6 +943,7 @@ pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: 
     let result =
         super::authn::login_tokens(emu, &mut db, client, &user, api, tx.scopes.clone(), &tx.ip);
     emu.persist(&db);
+    let result = result.and_then(|mut body| mark_mfa(&db, &mut body).map(|()| body));
     match result {
         Ok(mut body) => {
             if let (Verified::TokensWithRecovery(code), Some(obj)) =
@@ -959,6 +962,28 @@ pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: 
             )
         }
     }
+}
+
+/// Auth0 marks the ID token of a login that passed a second factor with
+/// `"amr": ["mfa"]` (what step-up checks look for). The token was signed a moment
+/// ago by this emulator, so its payload is read back without verification.
+fn mark_mfa(db: &Db, body: &mut Value) -> Result<(), super::EmulatorError> {
+    let Some(claims) = body
+        .get("id_token")
+        .and_then(Value::as_str)
+        .and_then(|t| t.split('.').nth(1))
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+    else {
+        return Ok(());
+    };
+    let mut claims = claims;
+    claims.insert("amr".into(), json!(["mfa"]));
+    let signed = db.keys.sign(&Value::Object(claims))?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("id_token".into(), Value::String(signed));
+    }
+    Ok(())
 }
 
 fn verify_otp(

@@ -221,6 +221,17 @@ async fn a_seeded_otp_user_logs_in_with_a_code_once() {
     let tokens = json_ok(res).await;
     assert_tokens(&idp, &tokens).await;
     assert!(tokens.get("recovery_code").is_none());
+    // The ID token says a second factor was used (a password-only one does not).
+    let id = idp
+        .verify(tokens["id_token"].as_str().unwrap(), CLIENT_ID)
+        .await;
+    assert_eq!(id["amr"], json!(["mfa"]));
+    assert_eq!(id["email"], OTP_USER.0);
+    let plain = idp.login_full(USER.0, USER.1).await;
+    let id = idp
+        .verify(plain["id_token"].as_str().unwrap(), CLIENT_ID)
+        .await;
+    assert!(id.get("amr").is_none());
 
     // The mfa_token is spent...
     let body = oauth_err(
@@ -823,4 +834,25 @@ async fn polls_spaced_by_the_interval_stay_pending() {
         "authorization_pending",
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_development_tenant_asks_only_the_seeded_otp_user_with_its_documented_secret() {
+    // The settings `cargo run` uses (config/default.toml + config/development.toml).
+    let mut settings = crate::helpers::full_settings().emulator;
+    settings.ephemeral = true;
+    assert_eq!(settings.mfa.policy, MfaPolicy::Enrolled);
+    let idp = spawn_settings(settings).await;
+    assert_eq!(idp.login(ADMIN.0, ADMIN.1, &[]).await.status(), 200);
+    assert_eq!(idp.login(USER.0, USER.1, &[]).await.status(), 200);
+    let token = mfa_token(&idp, OTP_USER).await;
+    // The values docs/emulator.md gives.
+    let tokens =
+        json_ok(mfa_grant(&idp, GRANT_OTP, &token, &[("otp", &code_now(SECRET))]).await).await;
+    assert_tokens(&idp, &tokens).await;
+    let token = mfa_token(&idp, OTP_USER).await;
+    let body =
+        json_ok(mfa_grant(&idp, GRANT_RECOVERY, &token, &[("recovery_code", RECOVERY)]).await)
+            .await;
+    assert!(body["recovery_code"].is_string());
 }
