@@ -688,6 +688,17 @@ fn new_oob(
     now: Instant,
     enrolment: bool,
 ) -> String {
+    if live.oob.len() >= MAX_TRANSACTIONS {
+        // Challenges repeated without end must not grow the map without limit.
+        let oldest = live
+            .oob
+            .iter()
+            .min_by_key(|(_, o)| o.expires)
+            .map(|(k, _)| k.clone());
+        if let Some(key) = oldest {
+            live.oob.remove(&key);
+        }
+    }
     let oob_code = random_token(32);
     let binding = match authenticator.kind {
         Kind::Sms | Kind::Email => {
@@ -877,15 +888,22 @@ fn bucket_open(emu: &Emulator, live: &mut Live, user_id: &str, now: Instant) -> 
             bucket.updated = if bucket.available == s.max_attempts {
                 now
             } else {
-                bucket.updated + s.attempt_refill * refills
+                s.attempt_refill
+                    .checked_mul(refills)
+                    .and_then(|d| bucket.updated.checked_add(d))
+                    .unwrap_or(now)
             };
         }
     }
     bucket.available > 0
 }
 
-fn bucket_take(live: &mut Live, user_id: &str) {
+fn bucket_take(emu: &Emulator, live: &mut Live, user_id: &str, now: Instant) {
     if let Some(bucket) = live.buckets.get_mut(user_id) {
+        // A full bucket starts its refill interval at the first wrong code.
+        if bucket.available == emu.settings.mfa.max_attempts {
+            bucket.updated = now;
+        }
         bucket.available = bucket.available.saturating_sub(1);
         if bucket.available == 0 {
             tracing::info!("emulator: MFA verification blocked after too many wrong codes");
@@ -1015,7 +1033,7 @@ fn verify_otp(
             })
     });
     if matched.is_none() {
-        bucket_take(&mut db.mfa_live, &tx.user_id);
+        bucket_take(emu, &mut db.mfa_live, &tx.user_id, now);
         return Err(oauth_error(
             StatusCode::FORBIDDEN,
             "invalid_grant",
@@ -1056,7 +1074,7 @@ fn verify_oob(
                 return Err(too_many());
             }
             if !bool::from(expected.as_bytes().ct_eq(given.trim().as_bytes())) {
-                bucket_take(&mut db.mfa_live, &tx.user_id);
+                bucket_take(emu, &mut db.mfa_live, &tx.user_id, now);
                 return Err(oauth_error(
                     StatusCode::FORBIDDEN,
                     "invalid_grant",
@@ -1129,7 +1147,7 @@ fn verify_recovery(
             .as_deref()
             .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(given.as_bytes())))
     }) else {
-        bucket_take(&mut db.mfa_live, &tx.user_id);
+        bucket_take(emu, &mut db.mfa_live, &tx.user_id, now);
         return Err(oauth_error(
             StatusCode::FORBIDDEN,
             "invalid_grant",
