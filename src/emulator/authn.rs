@@ -285,17 +285,19 @@ fn requested_scopes(p: &Params) -> Result<Option<Vec<String>>, Response> {
             "Scope must be an array or a string",
         )
     };
-    match p.get("scope") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.split_whitespace().map(String::from).collect())),
+    let scopes: Vec<String> = match p.get("scope") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.split_whitespace().map(String::from).collect(),
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(String::from).ok_or(()))
             .collect::<Result<Vec<_>, _>>()
-            .map(Some)
-            .map_err(|_| bad()),
-        Some(_) => Err(bad()),
-    }
+            .map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    // An empty scope is an absent one, as at Auth0 (RFC 6749 §6: a refresh
+    // without scope keeps the original one); SDKs send `"scope": ""` by default.
+    Ok((!scopes.is_empty()).then_some(scopes))
 }
 
 async fn token_inner(

@@ -161,7 +161,7 @@ pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Auth0's default avatar is a Gravatar URL; SHA-256 is accepted by Gravatar.
-fn picture_for(email: &str) -> String {
+pub(crate) fn picture_for(email: &str) -> String {
     let digest = hex::encode(Sha256::digest(email.trim().to_lowercase().as_bytes()));
     format!("https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d=https%3A%2F%2Fcdn.auth0.com%2Favatars%2Fdefault.png")
 }

@@ -10,25 +10,25 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::authn::issue_ticket;
-use super::db::{hash_password, NewUser, UserRecord};
+use super::db::{hash_password, Db, NewUser, RoleRecord, UserRecord};
 use super::http_util::{bearer, mgmt_error, ok_json, Params};
 use super::keys::TokenProblem;
 use super::{policy, Emulator};
 
 type Q = Query<HashMap<String, String>>;
 
-fn bad_request(message: &str, code: &str) -> Response {
+pub(super) fn bad_request(message: &str, code: &str) -> Response {
     mgmt_error(StatusCode::BAD_REQUEST, message, Some(code))
 }
 
-fn missing(property: &str) -> Response {
+pub(super) fn missing(property: &str) -> Response {
     bad_request(
         &format!("Payload validation error: 'Missing required property: {property}'."),
         "invalid_body",
     )
 }
 
-fn user_not_found() -> Response {
+pub(super) fn user_not_found() -> Response {
     mgmt_error(
         StatusCode::NOT_FOUND,
         "The user does not exist.",
@@ -37,7 +37,11 @@ fn user_not_found() -> Response {
 }
 
 /// Checks the Management API token and that it carries one of `any_of`.
-fn authorize(emu: &Emulator, headers: &HeaderMap, any_of: &[&str]) -> Result<(), Response> {
+pub(super) fn authorize(
+    emu: &Emulator,
+    headers: &HeaderMap,
+    any_of: &[&str],
+) -> Result<(), Response> {
     let Some(token) = bearer(headers) else {
         return Err(mgmt_error(
             StatusCode::UNAUTHORIZED,
@@ -78,14 +82,89 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Response> {
         .map_err(|_| bad_request("Payload validation error: 'Invalid JSON'.", "invalid_body"))
 }
 
+/// What a handler answers: its response, or the error response that ended it early
+/// (axum answers either).
+pub(super) type Answer = Result<Response, Response>;
+
+/// The preamble of every handler that reads a body: the token and its scope are
+/// checked first (nothing of the body is read for a caller who may not call), then
+/// the JSON or form body is parsed.
+pub(super) fn authorized_body(
+    emu: &Emulator,
+    headers: &HeaderMap,
+    any_of: &[&str],
+    body: &[u8],
+) -> Result<Params, Response> {
+    authorize(emu, headers, any_of)?;
+    parse_body(headers, body)
+}
+
+/// The preamble of every list handler: token and scope, then Auth0's paging
+/// parameters (`page`, `per_page`, `include_totals`).
+pub(super) fn authorized_paging(
+    emu: &Emulator,
+    headers: &HeaderMap,
+    any_of: &[&str],
+    q: &HashMap<String, String>,
+) -> Result<Paging, Response> {
+    authorize(emu, headers, any_of)?;
+    paging(q)
+}
+
+/// A JSON value's type as Auth0's payload validation names it.
+pub(super) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Auth0's answer to a property of the wrong type.
+pub(super) fn wrong_type(key: &str, expected: &str, found: &Value) -> Response {
+    bad_request(
+        &format!(
+            "Payload validation error: 'Expected type {expected} but found type {}' on property {key}.",
+            json_type(found)
+        ),
+        "invalid_body",
+    )
+}
+
+/// The connection's password policy, as the Management API answers it.
+fn check_policy(emu: &Emulator, password: &str) -> Result<(), Response> {
+    policy::check(
+        emu.settings.password_policy,
+        emu.settings.password_dictionary,
+        password,
+    )
+    .map_err(|failure| mgmt_error(StatusCode::BAD_REQUEST, failure.mgmt_message(), None))
+}
+
+/// The password checked against the connection's policy, then hashed off the
+/// async threads (Argon2 is slow on purpose).
+pub(super) async fn checked_hash(emu: &Emulator, password: String) -> Result<String, Response> {
+    check_policy(emu, &password)?;
+    let hashing = emu.settings.password_hashing;
+    match tokio::task::spawn_blocking(move || hash_password(&password, hashing)).await {
+        Ok(Ok(h)) => Ok(h),
+        _ => Err(mgmt_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            None,
+        )),
+    }
+}
+
 fn opt_object(p: &Params, key: &str) -> Result<Map<String, Value>, Response> {
     match p.get(key) {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m.clone()),
-        Some(_) => Err(bad_request(
-            &format!("Payload validation error: 'Expected type object but found type string' on property {key}."),
-            "invalid_body",
-        )),
+        Some(other) => Err(wrong_type(key, "object", other)),
     }
 }
 
@@ -94,10 +173,7 @@ pub(crate) async fn create_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["create:users"]) {
-        return r;
-    }
-    let p = match parse_body(&headers, &body) {
+    let p = match authorized_body(&emu, &headers, &["create:users"], &body) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -127,12 +203,9 @@ pub(crate) async fn create_user(
         (Ok(u), Ok(a)) => (u, a),
         (Err(r), _) | (_, Err(r)) => return r,
     };
-    if let Err(failure) = policy::check(
-        emu.settings.password_policy,
-        emu.settings.password_dictionary,
-        &password,
-    ) {
-        return mgmt_error(StatusCode::BAD_REQUEST, failure.mgmt_message(), None);
+    // the policy is answered before a clash with an existing address
+    if let Err(r) = check_policy(&emu, &password) {
+        return r;
     }
     let exists = || {
         mgmt_error(
@@ -144,10 +217,9 @@ pub(crate) async fn create_user(
     if emu.lock().user_by_email(&email).is_some() {
         return exists();
     }
-    let hashing = emu.settings.password_hashing;
-    let hash = match tokio::task::spawn_blocking(move || hash_password(&password, hashing)).await {
-        Ok(Ok(h)) => h,
-        _ => return mgmt_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None),
+    let hash = match checked_hash(&emu, password).await {
+        Ok(h) => h,
+        Err(r) => return r,
     };
     let mut db = emu.lock();
     if db.user_by_email(&email).is_some() {
@@ -258,35 +330,55 @@ fn term_matches(user: &UserRecord, term: &Term) -> bool {
     }
 }
 
-struct Paging {
+pub(super) struct Paging {
     page: usize,
     per_page: usize,
     include_totals: bool,
 }
 
+fn invalid_query(message: &str) -> Response {
+    bad_request(
+        &format!("Query validation error: {message}."),
+        "invalid_query_string",
+    )
+}
+
+/// Auth0's paging parameters, validated as Auth0 validates them: integers,
+/// `1 <= per_page <= 100`, `include_totals` a boolean. An empty value is absent.
 fn paging(q: &HashMap<String, String>) -> Result<Paging, Response> {
-    let num = |key: &str, default: usize| {
-        match q.get(key) {
+    let given = |key: &str| q.get(key).map(String::as_str).filter(|v| !v.is_empty());
+    let num = |key: &str, default: usize| match given(key) {
         None => Ok(default),
         Some(v) => v.parse::<usize>().map_err(|_| {
-            bad_request(
-                &format!("Query validation error: 'Expected type integer but found type string' on property {key}."),
-                "invalid_query_string",
-            )
+            invalid_query(&format!(
+                "'Expected type integer but found type string' on property {key}"
+            ))
         }),
-    }
     };
     let per_page = num("per_page", 50)?;
     if per_page > 100 {
-        return Err(bad_request(
-            "Query validation error: 'Value 101 is greater than maximum 100' on property per_page.",
-            "invalid_query_string",
+        return Err(invalid_query(&format!(
+            "'Value {per_page} is greater than maximum 100' on property per_page"
+        )));
+    }
+    if per_page == 0 {
+        return Err(invalid_query(
+            "'Value 0 is less than minimum 1' on property per_page",
         ));
     }
+    let include_totals = match given("include_totals") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(invalid_query(
+                "'Expected type boolean but found type string' on property include_totals",
+            ))
+        }
+    };
     Ok(Paging {
         page: num("page", 0)?,
         per_page,
-        include_totals: q.get("include_totals").is_some_and(|v| v == "true"),
+        include_totals,
     })
 }
 
@@ -315,21 +407,19 @@ impl Paging {
     }
 }
 
+fn role_json(r: &RoleRecord) -> Value {
+    json!({"id": r.id, "name": r.name, "description": r.description})
+}
+
 pub(crate) async fn list_users(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     Query(q): Q,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["read:users"]) {
-        return r;
-    }
-    let paging = match paging(&q) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let paging = authorized_paging(&emu, &headers, &["read:users"], &q)?;
     let terms = match q.get("q").map(|s| parse_query(s)).transpose() {
         Ok(t) => t.unwrap_or_default(),
-        Err(message) => return bad_request(&message, "invalid_query_string"),
+        Err(message) => return Err(bad_request(&message, "invalid_query_string")),
     };
     let db = emu.lock();
     let mut users: Vec<&UserRecord> = db
@@ -338,37 +428,31 @@ pub(crate) async fn list_users(
         .filter(|u| terms.iter().all(|t| term_matches(u, t)))
         .collect();
     users.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-    paging.answer(users, "users", |u| u.to_json(&emu.settings.connection))
+    Ok(paging.answer(users, "users", |u| u.to_json(&emu.settings.connection)))
 }
 
 pub(crate) async fn get_user(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["read:users"]) {
-        return r;
-    }
+) -> Answer {
+    authorize(&emu, &headers, &["read:users"])?;
     let db = emu.lock();
-    match db.user_by_user_id(&id) {
-        Some(u) => ok_json(StatusCode::OK, u.to_json(&emu.settings.connection)),
-        None => user_not_found(),
-    }
+    let user = db.user_by_user_id(&id).ok_or_else(user_not_found)?;
+    Ok(ok_json(
+        StatusCode::OK,
+        user.to_json(&emu.settings.connection),
+    ))
 }
 
 pub(crate) async fn users_by_email(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     Query(q): Q,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["read:users"]) {
-        return r;
-    }
+) -> Answer {
+    authorize(&emu, &headers, &["read:users"])?;
     let Some(email) = q.get("email").filter(|e| !e.is_empty()) else {
-        return bad_request(
-            "Query validation error: 'Missing required property: email'.",
-            "invalid_query_string",
-        );
+        return Err(invalid_query("'Missing required property: email'"));
     };
     let db = emu.lock();
     // Case-sensitive, like Auth0: stored emails are lower-case.
@@ -378,21 +462,15 @@ pub(crate) async fn users_by_email(
         .filter(|u| &u.email == email)
         .map(|u| u.to_json(&emu.settings.connection))
         .collect();
-    ok_json(StatusCode::OK, Value::Array(users))
+    Ok(ok_json(StatusCode::OK, Value::Array(users)))
 }
 
 pub(crate) async fn list_roles(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     Query(q): Q,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["read:roles"]) {
-        return r;
-    }
-    let paging = match paging(&q) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let paging = authorized_paging(&emu, &headers, &["read:roles"], &q)?;
     let filter = q.get("name_filter").map(|f| f.to_lowercase());
     let db = emu.lock();
     let mut roles: Vec<_> = db
@@ -405,10 +483,14 @@ pub(crate) async fn list_roles(
         })
         .collect();
     roles.sort_by(|a, b| a.name.cmp(&b.name));
-    paging.answer(
-        roles,
-        "roles",
-        |r| json!({"id": r.id, "name": r.name, "description": r.description}),
+    Ok(paging.answer(roles, "roles", role_json))
+}
+
+fn role_not_found() -> Response {
+    mgmt_error(
+        StatusCode::NOT_FOUND,
+        "The role does not exist.",
+        Some("inexistent_role"),
     )
 }
 
@@ -420,22 +502,10 @@ pub(crate) async fn role_permissions(
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Q,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["read:roles"]) {
-        return r;
-    }
-    let paging = match paging(&q) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let paging = authorized_paging(&emu, &headers, &["read:roles"], &q)?;
     let db = emu.lock();
-    let Some(role) = db.roles.get(&id) else {
-        return mgmt_error(
-            StatusCode::NOT_FOUND,
-            "The role does not exist.",
-            Some("inexistent_role"),
-        );
-    };
+    let role = db.roles.get(&id).ok_or_else(role_not_found)?;
     let all: Vec<Value> = emu
         .settings
         .apis
@@ -451,47 +521,47 @@ pub(crate) async fn role_permissions(
             })
         })
         .collect();
-    paging.answer(all, "permissions", |p| p)
+    Ok(paging.answer(all, "permissions", |p| p))
 }
 
+/// The `roles` of a role-assignment body: a non-empty array of role ids.
+fn role_ids(p: &Params) -> Result<Vec<String>, Response> {
+    let Some(Value::Array(items)) = p.get("roles") else {
+        return Err(missing("roles"));
+    };
+    let ids = items
+        .iter()
+        .map(|v| v.as_str().filter(|s| !s.is_empty()).map(String::from))
+        .collect::<Option<Vec<_>>>()
+        .filter(|ids| !ids.is_empty());
+    ids.ok_or_else(|| missing("roles"))
+}
+
+/// The user (by `auth0|…` id) whose roles change, after checking that every
+/// named role exists: its internal id.
+fn role_member(db: &Db, user_id: &str, roles: &[String]) -> Result<String, Response> {
+    let internal = db
+        .user_by_user_id(user_id)
+        .map(|u| u.id.clone())
+        .ok_or_else(user_not_found)?;
+    if roles.iter().any(|r| !db.roles.contains_key(r)) {
+        return Err(role_not_found());
+    }
+    Ok(internal)
+}
+
+/// `POST /api/v2/users/{id}/roles` → 204.
 pub(crate) async fn assign_roles(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["update:users", "create:role_members"]) {
-        return r;
-    }
-    let p = match parse_body(&headers, &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let roles: Vec<String> = match p.get("roles") {
-        Some(Value::Array(items)) if !items.is_empty() => {
-            match items
-                .iter()
-                .map(|v| v.as_str().map(String::from))
-                .collect::<Option<Vec<_>>>()
-            {
-                Some(r) => r,
-                None => return missing("roles"),
-            }
-        }
-        _ => return missing("roles"),
-    };
+) -> Answer {
+    let scopes = ["update:users", "create:role_members"];
+    let roles = role_ids(&authorized_body(&emu, &headers, &scopes, &body)?)?;
     let mut db = emu.lock();
-    let Some(internal_id) = db.user_by_user_id(&id).map(|u| u.id.clone()) else {
-        return user_not_found();
-    };
-    if roles.iter().any(|r| !db.roles.contains_key(r)) {
-        return mgmt_error(
-            StatusCode::NOT_FOUND,
-            "The role does not exist.",
-            Some("inexistent_role"),
-        );
-    }
-    if let Some(user) = db.users.get_mut(&internal_id) {
+    let internal = role_member(&db, &id, &roles)?;
+    if let Some(user) = db.users.get_mut(&internal) {
         for r in roles {
             if !user.roles.contains(&r) {
                 user.roles.push(r);
@@ -499,56 +569,63 @@ pub(crate) async fn assign_roles(
         }
     }
     emu.persist(&db);
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `DELETE /api/v2/users/{id}/roles` `{"roles":[…]}` → 204; a role the user
+/// does not hold is no error.
+pub(crate) async fn remove_roles(
+    State(emu): State<Arc<Emulator>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let scopes = ["update:users", "delete:role_members"];
+    let roles = role_ids(&authorized_body(&emu, &headers, &scopes, &body)?)?;
+    let mut db = emu.lock();
+    let internal = role_member(&db, &id, &roles)?;
+    if let Some(user) = db.users.get_mut(&internal) {
+        user.roles.retain(|r| !roles.contains(r));
+    }
+    emu.persist(&db);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v2/users/{id}/roles`, paged like every Auth0 list.
 pub(crate) async fn user_roles(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["read:users", "read:roles"]) {
-        return r;
-    }
+    Query(q): Q,
+) -> Answer {
+    let scopes = ["read:users", "read:roles", "read:role_members"];
+    let paging = authorized_paging(&emu, &headers, &scopes, &q)?;
     let db = emu.lock();
-    let Some(user) = db.user_by_user_id(&id) else {
-        return user_not_found();
-    };
-    let roles: Vec<Value> = db
-        .user_roles(user)
-        .into_iter()
-        .map(|r| json!({"id": r.id, "name": r.name, "description": r.description}))
-        .collect();
-    ok_json(StatusCode::OK, Value::Array(roles))
+    let user = db.user_by_user_id(&id).ok_or_else(user_not_found)?;
+    Ok(paging.answer(db.user_roles(user), "roles", role_json))
 }
 
 pub(crate) async fn password_change_ticket(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if let Err(r) = authorize(&emu, &headers, &["create:user_tickets"]) {
-        return r;
-    }
-    let p = match parse_body(&headers, &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let p = authorized_body(&emu, &headers, &["create:user_tickets"], &body)?;
     let result_url = p.str("result_url");
     if let Some(url) = &result_url {
         if url::Url::parse(url).is_err() {
-            return bad_request(
+            return Err(bad_request(
                 "Payload validation error: 'Object didn't pass validation for format absolute-uri-or-empty' on property result_url.",
                 "invalid_body",
-            );
+            ));
         }
     }
     if let Some(client_id) = p.str("client_id") {
         if result_url.is_some() {
-            return bad_request(
+            return Err(bad_request(
                 "Payload validation error: 'result_url' and 'client_id' cannot be specified together.",
                 "invalid_body",
-            );
+            ));
         }
         if !emu
             .settings
@@ -556,27 +633,19 @@ pub(crate) async fn password_change_ticket(
             .iter()
             .any(|c| c.client_id == client_id)
         {
-            return mgmt_error(
+            return Err(mgmt_error(
                 StatusCode::NOT_FOUND,
                 "The client does not exist.",
                 Some("inexistent_client"),
-            );
+            ));
         }
     }
     let ttl = match p.get("ttl_sec") {
         None | Some(Value::Null) => 0,
-        Some(v) => match v
+        Some(v) => v
             .as_u64()
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        {
-            Some(t) => t,
-            None => {
-                return bad_request(
-                    "Payload validation error: 'Expected type integer' on property ttl_sec.",
-                    "invalid_body",
-                )
-            }
-        },
+            .ok_or_else(|| wrong_type("ttl_sec", "integer", v))?,
     };
     let ttl = if ttl == 0 { 432_000 } else { ttl };
     let mut db = emu.lock();
@@ -588,20 +657,20 @@ pub(crate) async fn password_change_ticket(
                 db.user_by_email(&email)
             }
             Some(_) => {
-                return mgmt_error(
+                return Err(mgmt_error(
                     StatusCode::NOT_FOUND,
                     "The connection does not exist.",
                     Some("inexistent_connection"),
-                )
+                ))
             }
-            None => return missing("connection_id"),
+            None => return Err(missing("connection_id")),
         }
     } else {
-        return missing("user_id");
+        return Err(missing("user_id"));
     };
-    let Some((user_id, email)) = user.map(|u| (u.user_id(), u.email.clone())) else {
-        return user_not_found();
-    };
+    let (user_id, email) = user
+        .map(|u| (u.user_id(), u.email.clone()))
+        .ok_or_else(user_not_found)?;
     let url = issue_ticket(
         &emu,
         &mut db,
@@ -614,5 +683,5 @@ pub(crate) async fn password_change_ticket(
         "password-change-ticket",
     );
     emu.persist(&db);
-    ok_json(StatusCode::CREATED, json!({"ticket": url}))
+    Ok(ok_json(StatusCode::CREATED, json!({"ticket": url})))
 }

@@ -13,6 +13,7 @@ mod db;
 mod http_util;
 mod keys;
 mod mgmt;
+mod mgmt_users;
 mod policy;
 mod settings;
 mod tickets;
@@ -425,10 +426,17 @@ fn router(emu: Arc<Emulator>) -> Router {
             "/api/v2/users",
             get(mgmt::list_users).post(mgmt::create_user),
         )
-        .route("/api/v2/users/{id}", get(mgmt::get_user))
+        .route(
+            "/api/v2/users/{id}",
+            get(mgmt::get_user)
+                .patch(mgmt_users::update_user)
+                .delete(mgmt_users::delete_user),
+        )
         .route(
             "/api/v2/users/{id}/roles",
-            get(mgmt::user_roles).post(mgmt::assign_roles),
+            get(mgmt::user_roles)
+                .post(mgmt::assign_roles)
+                .delete(mgmt::remove_roles),
         )
         .route("/api/v2/users-by-email", get(mgmt::users_by_email))
         .route("/api/v2/roles", get(mgmt::list_roles))

@@ -236,6 +236,7 @@ impl Default for EmulatorSettings {
                     "create:users",
                     "read:users",
                     "update:users",
+                    "delete:users",
                     "read:roles",
                     "create:role_members",
                     "create:user_tickets",

@@ -8,6 +8,7 @@ mod keys;
 mod management;
 mod refresh;
 mod tokens;
+mod user_writes;
 
 use authgate::emulator::{self, EmulatorHandle, EmulatorSettings};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
