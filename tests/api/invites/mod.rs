@@ -8,6 +8,7 @@ mod emulator;
 mod end_to_end;
 mod grants;
 mod lifecycle;
+mod lifecycle_emulator;
 mod smtp;
 
 use std::sync::Arc;
