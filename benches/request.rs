@@ -16,9 +16,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use authgate::auth::Authenticate;
 use authgate::auth::{Principal, User};
-use authgate::config::{ProviderKind, Secret, Settings};
-use authgate::http::Authenticate;
+use authgate::config::{ProviderKind, Settings};
+use authgate::secret::Secret;
 use authgate::Application;
 use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

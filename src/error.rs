@@ -4,9 +4,10 @@
 //! puts the stable `extensions.code` (and `reason`, `retryAfter`, …) on it.
 //! Messages are safe for clients: nothing internal, no secret.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::ErrorExtensionValues;
+use async_graphql::{ErrorExtensionValues, ServerError};
 
 use crate::auth::Rejection;
 
@@ -45,7 +46,70 @@ impl Code {
             Code::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
+
+    /// Every code, for tables and tests.
+    pub const ALL: [Code; 12] = [
+        Code::Unauthenticated,
+        Code::Forbidden,
+        Code::BadUserInput,
+        Code::InvalidCredentials,
+        Code::UserExists,
+        Code::RateLimited,
+        Code::MfaRequired,
+        Code::UpstreamUnavailable,
+        Code::GraphqlValidationFailed,
+        Code::GraphqlParseFailed,
+        Code::BadRequest,
+        Code::InternalServerError,
+    ];
+
+    /// The code a wire string names (an upstream's `extensions.code`, or an
+    /// error whose typed code was lost); `None` for any other string.
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
 }
+
+/// Puts `code` on an error twice: typed, as its source, for the gateway's
+/// own decisions (the HTTP status, metrics), and as `extensions.code` for
+/// the client.
+pub fn set_code(err: &mut ServerError, code: Code) {
+    err.source = Some(Arc::new(code));
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+}
+
+/// The code of an error: the typed one it carries, else its
+/// `extensions.code` read back (an error built outside this module).
+pub fn code_of(err: &ServerError) -> Option<Code> {
+    err.source::<Code>()
+        .copied()
+        .or_else(|| match err.extensions.as_ref()?.get("code")? {
+            async_graphql::Value::String(s) => Code::parse(s),
+            _ => None,
+        })
+}
+
+/// An error already reported, with its path, by the resolver that failed:
+/// a non-null field answers it so that its parent becomes `null` (GraphQL's
+/// propagation) and the HTTP layer drops it from the response
+/// ([`is_propagated`]). Typed, so no message can be mistaken for it.
+pub fn propagated() -> async_graphql::Error {
+    async_graphql::Error {
+        message: "an error of a non-null field, already reported".to_owned(),
+        source: Some(Arc::new(Propagated)),
+        extensions: None,
+    }
+}
+
+/// Whether `err` is the marker of [`propagated`].
+pub fn is_propagated(err: &ServerError) -> bool {
+    err.source::<Propagated>().is_some()
+}
+
+/// The source of [`propagated`] errors.
+struct Propagated;
 
 /// Why a field (or a request) could not be answered, as the client sees it.
 ///
@@ -79,7 +143,7 @@ pub enum ApiError {
         retry_after: Option<Duration>,
     },
     /// Auth0 requires a second factor; `mfaToken` continues the flow.
-    MfaRequired { mfa_token: crate::config::Secret },
+    MfaRequired { mfa_token: crate::secret::Secret },
     /// Auth0, a datasource or the key set could not be reached.
     UpstreamUnavailable {
         message: String,
@@ -212,18 +276,19 @@ impl ApiError {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
-        let mut err = async_graphql::Error::new(e.message());
-        err.extensions = Some(e.extensions());
-        err
+        async_graphql::Error {
+            message: e.message(),
+            // typed, for the gateway's decisions; the client reads `extensions`
+            source: Some(Arc::new(e.code())),
+            extensions: Some(e.extensions()),
+        }
     }
 }
 
 /// An error for a document or request (not a field), with its code.
 pub fn request_error(code: Code, message: impl Into<String>) -> async_graphql::ServerError {
-    let mut err = async_graphql::ServerError::new(message, None);
-    let mut ext = ErrorExtensionValues::default();
-    ext.set("code", code.as_str());
-    err.extensions = Some(ext);
+    let mut err = ServerError::new(message, None);
+    set_code(&mut err, code);
     err
 }
 
@@ -251,5 +316,50 @@ mod tests {
             retry_after: Some(Duration::from_millis(1500)),
         });
         assert_eq!(v["retryAfter"], 2);
+    }
+
+    #[test]
+    fn the_code_travels_typed() {
+        let err: async_graphql::Error = ApiError::Forbidden("no".into()).into();
+        let server = err.into_server_error(async_graphql::Pos::default());
+        assert_eq!(code_of(&server), Some(Code::Forbidden));
+        // an error built elsewhere: its wire code is read back
+        let mut other = ServerError::new("x", None);
+        other
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "RATE_LIMITED");
+        assert_eq!(code_of(&other), Some(Code::RateLimited));
+        assert_eq!(code_of(&ServerError::new("x", None)), None);
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Code::parse("unauthenticated"), None);
+    }
+
+    #[tokio::test]
+    async fn the_code_survives_execution() {
+        use async_graphql::dynamic::{Field, FieldFuture, FieldValue, Object, Schema, TypeRef};
+        let query =
+            Object::new("Query").field(Field::new("x", TypeRef::named(TypeRef::STRING), |_| {
+                FieldFuture::new(async {
+                    Err::<Option<FieldValue>, _>(ApiError::Forbidden("no".into()).into())
+                })
+            }));
+        let schema = Schema::build("Query", None, None)
+            .register(query)
+            .finish()
+            .unwrap();
+        let resp = schema.execute("{ x }").await;
+        // typed, not read back from the wire string
+        assert_eq!(resp.errors[0].source::<Code>(), Some(&Code::Forbidden));
+    }
+
+    #[test]
+    fn propagated_errors_are_marked_by_type_not_message() {
+        let pos = async_graphql::Pos::default();
+        assert!(is_propagated(&propagated().into_server_error(pos)));
+        let lookalike = async_graphql::Error::new(propagated().message);
+        assert!(!is_propagated(&lookalike.into_server_error(pos)));
     }
 }

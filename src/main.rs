@@ -67,20 +67,9 @@ enum Command {
     },
 }
 
-/// The schema as `serve` would build it, without starting anything.
-fn compose(settings: &Settings) -> anyhow::Result<authgate::graphql::BuiltSchema> {
-    let bindings = authgate::startup::offline_bindings(settings)?;
-    let sources = authgate::graphql::read_sources(&settings.graphql.schema)?;
-    Ok(authgate::graphql::build(
-        &settings.graphql,
-        &sources,
-        &bindings,
-    )?)
-}
-
 /// Logging and, when configured, trace export; the guard flushes on shutdown.
 fn telemetry(
-    settings: &authgate::config::TelemetrySettings,
+    settings: &authgate::telemetry::TelemetrySettings,
 ) -> Result<authgate::telemetry::TelemetryGuard, ExitCode> {
     authgate::telemetry::init(settings).map_err(|e| {
         eprintln!("{e}");
@@ -124,7 +113,7 @@ async fn main() -> ExitCode {
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
-            match compose(&settings) {
+            match authgate::startup::offline_schema(&settings) {
                 Ok(_) => {
                     eprintln!("config OK");
                     ExitCode::SUCCESS
@@ -136,7 +125,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Healthcheck { timeout } => healthcheck(settings.server.listen, timeout).await,
-        Command::PrintSchema => match compose(&settings) {
+        Command::PrintSchema => match authgate::startup::offline_schema(&settings) {
             Ok(s) => {
                 print!("{}", s.sdl);
                 ExitCode::SUCCESS
@@ -157,20 +146,16 @@ async fn main() -> ExitCode {
                 Ok(g) => g,
                 Err(code) => return code,
             };
-            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-                Ok(l) => {
-                    let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                    tracing::info!(address = %addr, "example orders service");
-                    match authgate::datasources::example::serve_example(l).await {
-                        Ok(()) => ExitCode::SUCCESS,
-                        Err(e) => {
-                            eprintln!("the example service stopped: {e}");
-                            ExitCode::FAILURE
-                        }
+            match authgate::startup::example_upstream(&format!("127.0.0.1:{port}")).await {
+                Ok((_, serving)) => match serving.await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("the example service stopped: {e}");
+                        ExitCode::FAILURE
                     }
-                }
+                },
                 Err(e) => {
-                    eprintln!("cannot listen on 127.0.0.1:{port}: {e}");
+                    eprintln!("{e}");
                     ExitCode::from(2)
                 }
             }

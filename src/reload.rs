@@ -8,7 +8,7 @@
 //! error, an SDL error, a datasource refused) nothing changes: the gateway
 //! keeps serving the previous configuration and schema and logs one error.
 //!
-//! Only what the schema is built from is hot-reloadable ([`HOT_KEYS`]);
+//! Only what the schema is built from is hot-reloadable ([`hot_keys`]);
 //! every other key needs a restart: a change to it is logged
 //! (`restart required for …`) and the running value is kept, so a reload never
 //! applies half a setting.
@@ -22,90 +22,70 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use prometheus::{IntCounterVec, IntGauge, Opts};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConfigError, Settings};
 use crate::datasources::{Datasources, ServiceTokenSource};
 use crate::graphql::{self, Bindings, BuiltSchema, SchemaError, SdlSource};
-use crate::http::AppState;
 use crate::metrics::Metrics;
 
-/// `[reload]`: reloading without a restart.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReloadSettings {
-    /// Watch the config file and the SDL files/folders of `graphql.schema`,
-    /// and reload when their content changes. `SIGHUP` always reloads.
-    pub watch: bool,
-    /// How often the watcher compares the files' content. A change is applied
-    /// once the files have stayed the same for one more interval (an editor's
-    /// burst of writes is one reload).
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-}
+/// How a reload applies one hot key: copies it from the new settings.
+type Apply = fn(&mut Settings, &Settings);
 
-impl Default for ReloadSettings {
-    fn default() -> Self {
-        Self {
-            watch: false,
-            poll_interval: Duration::from_secs(1),
-        }
-    }
-}
-
-impl ReloadSettings {
-    /// `(key, message)` for each problem.
-    pub fn validate(&self) -> Vec<(String, String)> {
-        if self.poll_interval < Duration::from_millis(10) {
-            vec![(
-                "reload.poll_interval".to_owned(),
-                "must be at least 10ms".to_owned(),
-            )]
-        } else {
-            Vec::new()
-        }
-    }
-}
-
-/// The keys a reload applies (a key and everything under it). Any other
-/// changed key is reported as needing a restart and keeps its running value.
-pub const HOT_KEYS: &[&str] = &[
-    "graphql.schema",
-    "graphql.composed_schema",
-    "graphql.introspection",
-    "graphql.limits.max_depth",
-    "graphql.limits.max_complexity",
-    "graphql.limits.max_aliases",
-    "graphql.limits.max_root_fields",
-    "graphql.limits.max_tokens",
-    "graphql.limits.max_document_bytes",
-    "datasources",
+/// The keys a reload applies (a key and everything under it), each with the
+/// copy that applies it: one table, so the list and what is applied cannot
+/// drift apart. Any other changed key is reported as needing a restart and
+/// keeps its running value.
+const HOT: &[(&str, Apply)] = &[
+    ("graphql.schema", |s, n| {
+        s.graphql.schema = n.graphql.schema.clone()
+    }),
+    ("graphql.composed_schema", |s, n| {
+        s.graphql.composed_schema = n.graphql.composed_schema.clone()
+    }),
+    ("graphql.introspection", |s, n| {
+        s.graphql.introspection = n.graphql.introspection
+    }),
+    ("graphql.limits.max_depth", |s, n| {
+        s.graphql.limits.max_depth = n.graphql.limits.max_depth
+    }),
+    ("graphql.limits.max_complexity", |s, n| {
+        s.graphql.limits.max_complexity = n.graphql.limits.max_complexity
+    }),
+    ("graphql.limits.max_aliases", |s, n| {
+        s.graphql.limits.max_aliases = n.graphql.limits.max_aliases
+    }),
+    ("graphql.limits.max_root_fields", |s, n| {
+        s.graphql.limits.max_root_fields = n.graphql.limits.max_root_fields
+    }),
+    ("graphql.limits.max_tokens", |s, n| {
+        s.graphql.limits.max_tokens = n.graphql.limits.max_tokens
+    }),
+    ("graphql.limits.max_document_bytes", |s, n| {
+        s.graphql.limits.max_document_bytes = n.graphql.limits.max_document_bytes
+    }),
+    ("datasources", |s, n| s.datasources = n.datasources.clone()),
 ];
+
+/// The keys a reload applies (a key and everything under it).
+pub fn hot_keys() -> impl Iterator<Item = &'static str> {
+    HOT.iter().map(|(k, _)| *k)
+}
 
 /// Whether a reload applies `key` (dotted, e.g. `datasources.orders.url`).
 pub fn is_hot(key: &str) -> bool {
-    HOT_KEYS.iter().any(|h| {
-        key == *h || (key.len() > h.len() && key.starts_with(h) && key.as_bytes()[h.len()] == b'.')
+    hot_keys().any(|h| {
+        key == h || (key.len() > h.len() && key.starts_with(h) && key.as_bytes()[h.len()] == b'.')
     })
 }
 
 /// `running` with the hot-reloadable parts of `new` (the rest stays).
 fn apply_hot(running: &Settings, new: &Settings) -> Settings {
     let mut s = running.clone();
-    let g = &mut s.graphql;
-    g.schema = new.graphql.schema.clone();
-    g.composed_schema = new.graphql.composed_schema.clone();
-    g.introspection = new.graphql.introspection;
-    let (l, n) = (&mut g.limits, &new.graphql.limits);
-    l.max_depth = n.max_depth;
-    l.max_complexity = n.max_complexity;
-    l.max_aliases = n.max_aliases;
-    l.max_root_fields = n.max_root_fields;
-    l.max_tokens = n.max_tokens;
-    l.max_document_bytes = n.max_document_bytes;
-    s.datasources = new.datasources.clone();
+    for (_, apply) in HOT {
+        apply(&mut s, new);
+    }
     s
 }
 
@@ -241,27 +221,21 @@ pub fn build_datasources(
     })
 }
 
-/// Reads the SDL of `settings.graphql.schema` (plus `extra_sdl`) and builds
-/// the schema. Precedence: built-in placeholders < the datasource directives
-/// < `services` (session, invitations) < `caller`.
+/// The schema of `settings` with the resolvers of a running gateway:
+/// composed by [`graphql::compose`], the datasource directives under the
+/// services, the builder's resolvers over both.
 pub fn compose_schema(
     settings: &Settings,
-    extra_sdl: &[SdlSource],
-    datasources: Option<&Datasources>,
-    services: &Bindings,
-    caller: &Bindings,
+    parts: &ReloadParts,
+    datasources: &Datasources,
 ) -> Result<BuiltSchema, SchemaError> {
-    let mut sources = graphql::read_sources(&settings.graphql.schema)?;
-    sources.extend(extra_sdl.iter().cloned());
-    let mut bound = Bindings::default();
-    if let Some(ds) = datasources {
-        bound.factory(ds.factory());
-    }
-    bound.merge(&mut services.clone());
-    bound.merge(&mut caller.clone());
-    let mut bindings = graphql::builtin_bindings();
-    bindings.merge(&mut bound);
-    graphql::build(&settings.graphql, &sources, &bindings)
+    let mut directives = Bindings::default();
+    directives.factory(datasources.factory());
+    graphql::compose(
+        &settings.graphql,
+        &parts.extra_sdl,
+        &[&directives, &parts.services, &parts.caller],
+    )
 }
 
 /// A short, stable fingerprint of a composed SDL (16 hex digits of SHA-256).
@@ -333,45 +307,6 @@ pub struct ReloadParts {
     pub metrics: Option<Metrics>,
 }
 
-struct ReloadMetrics {
-    total: IntCounterVec,
-    last_success: IntGauge,
-    successful: IntGauge,
-}
-
-impl ReloadMetrics {
-    fn new(m: &Metrics) -> prometheus::Result<Self> {
-        let r = m.registry();
-        let total = IntCounterVec::new(
-            Opts::new(
-                "reloads_total",
-                "Configuration/schema reloads by result (success, failure)",
-            ),
-            &["result"],
-        )?;
-        r.register(Box::new(total.clone()))?;
-        let last_success = IntGauge::new(
-            "config_last_reload_success_timestamp_seconds",
-            "Unix time the serving configuration and schema were loaded",
-        )?;
-        r.register(Box::new(last_success.clone()))?;
-        let successful = IntGauge::new(
-            "config_last_reload_successful",
-            "1 if the last reload succeeded (or none was tried), 0 if it failed",
-        )?;
-        r.register(Box::new(successful.clone()))?;
-        // both series exist from the start (rate() needs a zero)
-        total.with_label_values(&["success"]);
-        total.with_label_values(&["failure"]);
-        successful.set(1);
-        Ok(Self {
-            total,
-            last_success,
-            successful,
-        })
-    }
-}
-
 /// What the last successful load applied.
 struct Applied {
     /// As loaded at start-up (before run-time adjustments such as the
@@ -384,7 +319,8 @@ struct Applied {
 
 /// Reloads the configuration and the schema of one running gateway.
 pub struct Reloader {
-    state: Arc<AppState>,
+    /// The serving schema (shared with the HTTP layer).
+    schema: Arc<ArcSwap<BuiltSchema>>,
     source: Option<ConfigSource>,
     parts: ReloadParts,
     datasources: Arc<ArcSwap<Datasources>>,
@@ -392,7 +328,7 @@ pub struct Reloader {
     settings: ArcSwap<Settings>,
     applied: tokio::sync::Mutex<Applied>,
     status: Arc<ArcSwap<ReloadStatus>>,
-    metrics: Option<ReloadMetrics>,
+    metrics: Option<Metrics>,
     /// [`fingerprint`] of the watched files as the last load read them.
     files: std::sync::Mutex<[u8; 32]>,
 }
@@ -420,7 +356,7 @@ impl Reloader {
     /// gateway runs with them. `datasources` is shared with `/readyz`.
     /// `status` comes from [`initial_status`] (shared with `/readyz`).
     pub fn new(
-        state: Arc<AppState>,
+        schema: Arc<ArcSwap<BuiltSchema>>,
         source: Option<ConfigSource>,
         loaded: Settings,
         effective: Arc<Settings>,
@@ -428,22 +364,12 @@ impl Reloader {
         datasources: Arc<ArcSwap<Datasources>>,
         status: Arc<ArcSwap<ReloadStatus>>,
     ) -> Self {
-        let metrics = parts
-            .metrics
-            .as_ref()
-            .and_then(|m| match ReloadMetrics::new(m) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::warn!(error = %e, "reload metrics unavailable");
-                    None
-                }
-            });
+        let metrics = parts.metrics.clone();
         if let Some(m) = &metrics {
-            let at = status.load().loaded_at;
-            m.last_success.set(i64::try_from(at).unwrap_or(i64::MAX));
+            m.set_config_loaded_at(status.load().loaded_at);
         }
         let mut this = Self {
-            state,
+            schema,
             source,
             parts,
             datasources,
@@ -515,7 +441,7 @@ impl Reloader {
                     .filter(|k| !is_hot(k))
                     .collect();
                 // the swap: requests that loaded the old schema finish on it
-                self.state.schema.store(Arc::new(schema));
+                self.schema.store(Arc::new(schema));
                 self.datasources.store(Arc::new(datasources));
                 self.settings.store(Arc::new(effective));
                 applied.last_loaded = loaded;
@@ -529,9 +455,7 @@ impl Reloader {
                     restart_required: restart_required.clone(),
                 }));
                 if let Some(m) = &self.metrics {
-                    m.total.with_label_values(&["success"]).inc();
-                    m.last_success.set(i64::try_from(now).unwrap_or(i64::MAX));
-                    m.successful.set(1);
+                    m.record_reload(true, now);
                 }
                 tracing::info!(
                     trigger = trigger.as_str(),
@@ -560,8 +484,7 @@ impl Reloader {
                     ..(*previous).clone()
                 }));
                 if let Some(m) = &self.metrics {
-                    m.total.with_label_values(&["failure"]).inc();
-                    m.successful.set(0);
+                    m.record_reload(false, unix_now());
                 }
                 tracing::error!(
                     trigger = trigger.as_str(),
@@ -590,13 +513,7 @@ impl Reloader {
             p.token_source.clone(),
             p.metrics.as_ref(),
         )?;
-        let schema = compose_schema(
-            &effective,
-            &p.extra_sdl,
-            Some(&datasources),
-            &p.services,
-            &p.caller,
-        )?;
+        let schema = compose_schema(&effective, p, &datasources)?;
         Ok((loaded, effective, datasources, schema))
     }
 

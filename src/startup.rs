@@ -8,59 +8,20 @@ use async_trait::async_trait;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{Authenticator, KeySource, Principal, Rejection};
+use crate::auth::{Authenticate, Authenticator};
 use crate::auth0::{Auth0Client, IdentityProvider};
 use crate::config::{ProviderKind, Settings};
 use crate::emulator::EmulatorHandle;
 use crate::graphql::{self, Bindings, SdlSource};
-use crate::http::{self, AppState, Authenticate, ReadinessCheck};
+use crate::http::{self, AppState, ReadinessCheck};
 use crate::limits::Limiter;
 use crate::metrics::{InstrumentedProvider, InstrumentedStore, Metrics};
 use crate::reload::{self, ConfigSource, ReloadParts, ReloadStatus, Reloader};
 use crate::session::SessionService;
 use crate::store::Store;
 
-#[async_trait]
-impl Authenticate for Authenticator {
-    async fn authenticate(&self, token: &str) -> Principal {
-        Authenticator::authenticate(self, token).await
-    }
-
-    async fn verify_id_token(
-        &self,
-        token: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
-        Authenticator::verify_id_token(self, token)
-            .await
-            .map_err(|e| {
-                tracing::debug!(error = %e, "ID token refused");
-                Rejection::Invalid
-            })
-    }
-
-    fn key_status(&self) -> (bool, serde_json::Value) {
-        let st = Authenticator::key_status(self);
-        let source = match st.source {
-            KeySource::Fetched => "fetched",
-            KeySource::Snapshot => "snapshot",
-            KeySource::File => "file",
-            KeySource::None => "none",
-        };
-        (
-            st.keys > 0,
-            serde_json::json!({
-                "keys": st.keys,
-                "kids": st.kids,
-                "source": source,
-                "stale": st.last_error.is_some(),
-                "last_error": st.last_error,
-            }),
-        )
-    }
-}
-
 /// `/readyz`: the signing keys.
-struct KeysReady(Arc<dyn Authenticate>);
+struct KeysReady(Authenticator);
 
 #[async_trait]
 impl ReadinessCheck for KeysReady {
@@ -68,7 +29,8 @@ impl ReadinessCheck for KeysReady {
         "signing_keys"
     }
     async fn check(&self) -> (bool, serde_json::Value) {
-        self.0.key_status()
+        let r = self.0.keys_readiness();
+        (r.ready(), serde_json::to_value(&r).unwrap_or_default())
     }
 }
 
@@ -103,23 +65,6 @@ impl ReadinessCheck for ConfigReady {
     }
 }
 
-/// The bindings `print-schema` and `check-config` build with: the built-in
-/// resolvers and the datasource directives, without starting anything.
-pub fn offline_bindings(settings: &Settings) -> anyhow::Result<Bindings> {
-    let mut b = graphql::builtin_bindings();
-    let ds = crate::datasources::Datasources::new(
-        &settings.datasources,
-        {
-            crate::crypto::install();
-            reqwest::Client::new()
-        },
-        None,
-    )
-    .map_err(|errs| anyhow::anyhow!("{}", reload::datasource_errors(&errs)))?;
-    b.factory(ds.factory());
-    Ok(b)
-}
-
 /// `/readyz`: the shared store.
 struct StoreReady(Arc<dyn Store>);
 
@@ -143,15 +88,45 @@ impl ReadinessCheck for StoreReady {
     }
 }
 
-/// Refuses every token: used until a key set is configured, so that no token
-/// is ever accepted unchecked.
-struct NoKeys;
+/// The bindings `print-schema` and `check-config` build with: the built-in
+/// resolvers and the datasource directives, without starting anything.
+pub fn offline_bindings(settings: &Settings) -> anyhow::Result<Bindings> {
+    let mut b = graphql::builtin_bindings();
+    let ds = crate::datasources::Datasources::new(
+        &settings.datasources,
+        {
+            crate::crypto::install();
+            reqwest::Client::new()
+        },
+        None,
+    )
+    .map_err(|errs| anyhow::anyhow!("{}", reload::datasource_errors(&errs)))?;
+    b.factory(ds.factory());
+    Ok(b)
+}
 
-#[async_trait]
-impl Authenticate for NoKeys {
-    async fn authenticate(&self, _token: &str) -> Principal {
-        Principal::rejected(Rejection::KeysUnavailable)
-    }
+/// The schema as `serve` would build it, without starting anything
+/// (`print-schema`, `check-config`).
+pub fn offline_schema(settings: &Settings) -> anyhow::Result<graphql::BuiltSchema> {
+    let bindings = offline_bindings(settings)?;
+    Ok(graphql::compose(&settings.graphql, &[], &[&bindings])?)
+}
+
+/// Binds `addr` and serves the example orders service on it (development
+/// only): `authgate example-upstream` runs the future to the end, `serve`
+/// spawns it beside the gateway.
+pub async fn example_upstream(
+    addr: &str,
+) -> anyhow::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>>,
+)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the example upstream on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, "example orders service (development only)");
+    Ok((bound, crate::datasources::example::serve_example(listener)))
 }
 
 /// Assembles an [`Application`]; tests add SDL, bindings or a guard double.
@@ -161,8 +136,6 @@ pub struct ApplicationBuilder {
     bindings: Bindings,
     authenticator: Option<Arc<dyn Authenticate>>,
     readiness: Vec<Arc<dyn ReadinessCheck>>,
-    limiter: Option<Arc<Limiter>>,
-    metrics: Option<Metrics>,
     config_source: Option<ConfigSource>,
 }
 
@@ -202,9 +175,7 @@ impl ApplicationBuilder {
 
     /// Starts the identity provider (the emulator, when configured), wires
     /// the guard and the resolvers, builds the schema, and binds the listener.
-    pub async fn build(mut self) -> anyhow::Result<Application> {
-        // as loaded, before run-time adjustments: what reloads compare with
-        let loaded = self.settings.clone();
+    pub async fn build(self) -> anyhow::Result<Application> {
         // first: from now on a SIGHUP (queued until serving) never kills the process
         #[cfg(unix)]
         let hangup = Some(
@@ -213,159 +184,248 @@ impl ApplicationBuilder {
         );
         #[cfg(not(unix))]
         let hangup = None;
-        let mut emulator = None;
-        let mut issuer = None;
-        if self.settings.identity.provider == ProviderKind::Emulator {
-            let listen = self.settings.identity.emulator_listen;
-            let listener = TcpListener::bind(listen)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot start the emulator on {listen}: {e}"))?;
-            let handle = crate::emulator::start(self.settings.emulator.clone(), listener)
-                .await
-                .map_err(|e| anyhow::anyhow!("the emulator could not start: {e}"))?;
-            tracing::warn!(
-                url = %handle.base_url(),
-                "identity provider: the embedded Auth0 EMULATOR (development only, never production)"
-            );
-            self.settings.auth0.base_url = Some(handle.base_url());
-            issuer = Some(handle.issuer().to_owned());
-            emulator = Some(handle);
-        }
-        let a0 = &self.settings.auth0;
-        let http = crate::auth0::http_client(
-            concat!("authgate/", env!("CARGO_PKG_VERSION")),
-            a0.connect_timeout,
-            a0.timeout,
-        )?;
-        // fleet: metrics, the shared store, the limiter
-        let metrics = Metrics::new()?;
-        metrics.install_global();
-        let store =
-            crate::store::build(&self.settings.store).map_err(|e| anyhow::anyhow!("store: {e}"))?;
-        tracing::info!(backend = store.backend(), "shared store");
-        let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(store, metrics.clone()));
-        self.limiter = Some(Arc::new(Limiter::new(
-            self.settings.limits.clone(),
-            store.clone(),
-            Some(metrics.clone()),
-        )));
-        self.metrics = Some(metrics.clone());
+        let mut settings = self.settings;
+        // as loaded, before run-time adjustments: what reloads compare with
+        let loaded = settings.clone();
+        let emulator = start_emulator(&mut settings).await?;
+        let http = outbound_client(&settings)?;
+        let fleet = Fleet::build(&settings)?;
+        let mut readiness = self.readiness;
         let mut background = Vec::new();
-        let guard: Arc<dyn Authenticate> = match self.authenticator.take() {
-            Some(a) => a,
+        let guard = match self.authenticator {
+            Some(double) => double,
             None => {
-                let guard_settings = self.settings.effective_guard(issuer.as_deref());
-                let a = Authenticator::new(guard_settings, http.clone(), store.clone()).await;
-                background.push(a.spawn_refresh());
-                let stats = a.clone();
-                metrics
-                    .on_scrape(move |m| m.set_guard_stats(stats.stats(), stats.key_status().keys));
-                Arc::new(a)
+                let issuer = emulator.as_ref().map(|e| e.issuer().to_owned());
+                let guard = start_guard(&settings, issuer.as_deref(), &http, &fleet).await;
+                background.push(guard.spawn_refresh());
+                readiness.push(Arc::new(KeysReady(guard.clone())));
+                Arc::new(guard)
             }
         };
-        self.authenticator = Some(guard.clone());
-        self.readiness.push(Arc::new(KeysReady(guard.clone())));
-        self.readiness.push(Arc::new(StoreReady(store.clone())));
-        let provider: Arc<dyn IdentityProvider> = Arc::new(InstrumentedProvider::new(
-            Arc::new(Auth0Client::new(self.settings.auth0.clone(), http.clone())),
-            metrics.clone(),
-        ));
-        let session = Arc::new(
-            SessionService::new(
-                self.settings.session.clone(),
-                provider,
-                guard,
-                store,
-                self.settings.graphql.path.clone(),
-            )
-            .with_enumeration_key_from(&self.settings.auth0.client_secret),
-        );
-        let observed = metrics.clone();
-        let mgmt = crate::auth0::ManagementClient::new(&self.settings.auth0, http.clone())
-            .with_observer(Arc::new(move |endpoint, status, elapsed| {
-                observed.record_idp(endpoint, status, elapsed)
-            }));
-        let invites =
-            crate::invite::build(self.settings.invites.clone(), &self.settings.auth0, mgmt)
-                .map_err(|e| anyhow::anyhow!("invitations: {e}"))?;
-        // the team's services
-        let token_source = self.settings.auth0.base_url().join("oauth/token").ok().map(
-            |url| -> Arc<dyn crate::datasources::ServiceTokenSource> {
-                Arc::new(crate::datasources::ClientCredentials::new(
-                    http.clone(),
-                    url,
-                    self.settings.auth0.client_id.clone(),
-                    self.settings.auth0.client_secret.clone(),
-                ))
-            },
-        );
-        let datasources =
-            reload::build_datasources(&self.settings, &http, token_source.clone(), Some(&metrics))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let datasources = Arc::new(ArcSwap::from_pointee(datasources));
-        self.readiness
-            .push(Arc::new(DatasourcesReady(datasources.clone())));
-        if !self.settings.development.example_upstream.is_empty() {
-            let addr = self.settings.development.example_upstream.clone();
-            let listener = TcpListener::bind(addr.as_str())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot start the example upstream on {addr}: {e}"))?;
-            tracing::info!(address = %addr, "example orders service (development only)");
-            background.push(tokio::spawn(async move {
-                if let Err(e) = crate::datasources::example::serve_example(listener).await {
-                    tracing::warn!(error = %e, "the example upstream stopped");
-                }
-            }));
-        }
-        // precedence: built-in placeholders < datasources < session < the caller's
-        let mut services = Bindings::default();
-        crate::session::bind(&mut services, session);
-        crate::invite::bind(&mut services, Arc::new(invites));
+        readiness.push(Arc::new(StoreReady(fleet.store.clone())));
+        let services = services(&settings, &http, &fleet, guard.clone())?;
+        let token_source = token_source(&settings, &http);
+        let datasources = start_datasources(&settings, &http, token_source.clone(), &fleet)?;
+        readiness.push(Arc::new(DatasourcesReady(datasources.clone())));
+        background.extend(spawn_example_upstream(&settings).await?);
         let parts = ReloadParts {
-            extra_sdl: std::mem::take(&mut self.extra_sdl),
+            extra_sdl: self.extra_sdl,
             services,
-            caller: std::mem::take(&mut self.bindings),
-            http: http.clone(),
+            caller: self.bindings,
+            http,
             token_source,
-            metrics: Some(metrics.clone()),
+            metrics: Some(fleet.metrics.clone()),
         };
-        let settings = Arc::new(self.settings);
-        let schema = reload::compose_schema(
-            &settings,
-            &parts.extra_sdl,
-            Some(&datasources.load()),
-            &parts.services,
-            &parts.caller,
-        )?;
+        let schema = reload::compose_schema(&settings, &parts, &datasources.load())?;
         let status = reload::initial_status(&schema.sdl);
-        self.readiness.push(Arc::new(ConfigReady(status.clone())));
+        readiness.push(Arc::new(ConfigReady(status.clone())));
+        let listeners = Listeners::bind(&settings).await?;
         let state = Arc::new(AppState {
-            settings: settings.clone(),
-            schema: ArcSwap::from_pointee(schema),
-            authenticator: self
-                .authenticator
-                .take()
-                .unwrap_or_else(|| Arc::new(NoKeys)),
-            readiness: std::mem::take(&mut self.readiness),
-            limiter: self.limiter.take(),
-            metrics: self.metrics.take(),
+            server: settings.server.clone(),
+            graphql: settings.graphql.clone(),
+            access_token_cookie: settings.session.access_token_cookie.clone(),
+            schema: Arc::new(ArcSwap::from_pointee(schema)),
+            authenticator: guard,
+            readiness,
+            limiter: Some(fleet.limiter),
+            metrics: Some(fleet.metrics),
         });
         let reloader = Arc::new(Reloader::new(
-            state.clone(),
-            self.config_source.take(),
+            state.schema.clone(),
+            self.config_source,
             loaded,
-            settings,
+            Arc::new(settings),
             parts,
             datasources,
             status,
         ));
-        let listen = state.settings.server.listen;
-        let listener = TcpListener::bind(listen)
+        let (shutdown, _) = watch::channel(false);
+        Ok(Application {
+            listener: listeners.graphql,
+            addr: listeners.addr,
+            metrics_listener: listeners.metrics,
+            state,
+            shutdown,
+            emulator,
+            background,
+            reloader,
+            hangup,
+        })
+    }
+}
+
+/// Starts the embedded emulator when `identity.provider = "emulator"` and
+/// points `auth0.base_url` at it.
+async fn start_emulator(settings: &mut Settings) -> anyhow::Result<Option<EmulatorHandle>> {
+    if settings.identity.provider != ProviderKind::Emulator {
+        return Ok(None);
+    }
+    let listen = settings.identity.emulator_listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the emulator on {listen}: {e}"))?;
+    let handle = crate::emulator::start(settings.emulator.clone(), listener)
+        .await
+        .map_err(|e| anyhow::anyhow!("the emulator could not start: {e}"))?;
+    tracing::warn!(
+        url = %handle.base_url(),
+        "identity provider: the embedded Auth0 EMULATOR (development only, never production)"
+    );
+    settings.auth0.base_url = Some(handle.base_url());
+    Ok(Some(handle))
+}
+
+/// The one outbound HTTP client (Auth0, JWKS, datasources), shared by cloning.
+fn outbound_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    let a0 = &settings.auth0;
+    Ok(crate::outbound::client(
+        crate::outbound::USER_AGENT,
+        a0.connect_timeout,
+        a0.timeout,
+    )?)
+}
+
+/// What replicas share or report: metrics, the shared store, the limiter.
+struct Fleet {
+    metrics: Metrics,
+    store: Arc<dyn Store>,
+    limiter: Arc<Limiter>,
+}
+
+impl Fleet {
+    fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let metrics = Metrics::new()?;
+        let store =
+            crate::store::build(&settings.store).map_err(|e| anyhow::anyhow!("store: {e}"))?;
+        tracing::info!(backend = store.backend(), "shared store");
+        let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(store, metrics.clone()));
+        let limiter = Arc::new(Limiter::new(
+            settings.limits.clone(),
+            store.clone(),
+            Some(metrics.clone()),
+        ));
+        Ok(Self {
+            metrics,
+            store,
+            limiter,
+        })
+    }
+}
+
+/// The request guard: the key set (the emulator's `issuer` once it is
+/// bound), its statistics on every scrape.
+async fn start_guard(
+    settings: &Settings,
+    issuer: Option<&str>,
+    http: &reqwest::Client,
+    fleet: &Fleet,
+) -> Authenticator {
+    let guard = Authenticator::new(
+        settings.effective_guard(issuer),
+        http.clone(),
+        fleet.store.clone(),
+    )
+    .await;
+    let stats = guard.clone();
+    fleet
+        .metrics
+        .on_scrape(move |m| m.set_guard_stats(stats.stats(), stats.key_status().keys));
+    guard
+}
+
+/// The session and invitation resolvers, on the identity provider and the
+/// Management API.
+fn services(
+    settings: &Settings,
+    http: &reqwest::Client,
+    fleet: &Fleet,
+    guard: Arc<dyn Authenticate>,
+) -> anyhow::Result<Bindings> {
+    let provider: Arc<dyn IdentityProvider> = Arc::new(InstrumentedProvider::new(
+        Arc::new(Auth0Client::new(settings.auth0.clone(), http.clone())),
+        fleet.metrics.clone(),
+    ));
+    let session = Arc::new(
+        SessionService::new(
+            settings.session.clone(),
+            provider,
+            guard,
+            fleet.store.clone(),
+            settings.graphql.path.clone(),
+        )
+        .with_enumeration_key_from(&settings.auth0.client_secret),
+    );
+    let observed = fleet.metrics.clone();
+    let mgmt = crate::auth0::ManagementClient::new(&settings.auth0, http.clone()).with_observer(
+        Arc::new(move |endpoint, status, elapsed| observed.record_idp(endpoint, status, elapsed)),
+    );
+    let invites = crate::invite::build(settings.invites.clone(), &settings.auth0, mgmt)
+        .map_err(|e| anyhow::anyhow!("invitations: {e}"))?;
+    let mut services = Bindings::default();
+    crate::session::bind(&mut services, session);
+    crate::invite::bind(&mut services, Arc::new(invites));
+    Ok(services)
+}
+
+/// The gateway's own service token for datasources (client credentials at
+/// the identity provider's token endpoint).
+fn token_source(
+    settings: &Settings,
+    http: &reqwest::Client,
+) -> Option<Arc<dyn crate::datasources::ServiceTokenSource>> {
+    let url = settings.auth0.base_url().join("oauth/token").ok()?;
+    Some(Arc::new(crate::datasources::ClientCredentials::new(
+        http.clone(),
+        url,
+        settings.auth0.client_id.clone(),
+        settings.auth0.client_secret.clone(),
+    )))
+}
+
+/// The team's services (swapped whole on reload; shared with `/readyz`).
+fn start_datasources(
+    settings: &Settings,
+    http: &reqwest::Client,
+    token_source: Option<Arc<dyn crate::datasources::ServiceTokenSource>>,
+    fleet: &Fleet,
+) -> anyhow::Result<Arc<ArcSwap<crate::datasources::Datasources>>> {
+    let datasources = reload::build_datasources(settings, http, token_source, Some(&fleet.metrics))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Arc::new(ArcSwap::from_pointee(datasources)))
+}
+
+/// `development.example_upstream`: the example service beside the gateway.
+async fn spawn_example_upstream(
+    settings: &Settings,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let addr = &settings.development.example_upstream;
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let (_, serving) = example_upstream(addr).await?;
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = serving.await {
+            tracing::warn!(error = %e, "the example upstream stopped");
+        }
+    })))
+}
+
+/// The GraphQL listener and, when enabled, the metrics listener.
+struct Listeners {
+    graphql: TcpListener,
+    addr: SocketAddr,
+    metrics: Option<(TcpListener, SocketAddr)>,
+}
+
+impl Listeners {
+    async fn bind(settings: &Settings) -> anyhow::Result<Self> {
+        let listen = settings.server.listen;
+        let graphql = TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        let addr = listener.local_addr()?;
-        let metrics_listener = if state.settings.metrics.enabled {
-            let listen = state.settings.metrics.listen;
+        let addr = graphql.local_addr()?;
+        let metrics = if settings.metrics.enabled {
+            let listen = settings.metrics.listen;
             let l = TcpListener::bind(listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {listen}: {e}"))?;
@@ -375,38 +435,11 @@ impl ApplicationBuilder {
         } else {
             None
         };
-        let (shutdown, _) = watch::channel(false);
-        Ok(Application {
-            listener,
+        Ok(Self {
+            graphql,
             addr,
-            metrics_listener,
-            state,
-            shutdown,
-            emulator,
-            background,
-            reloader,
-            hangup,
+            metrics,
         })
-    }
-
-    /// The shared state without a listener (for in-process router tests).
-    pub fn state(self) -> anyhow::Result<Arc<AppState>> {
-        let settings = Arc::new(self.settings);
-        let schema = reload::compose_schema(
-            &settings,
-            &self.extra_sdl,
-            None,
-            &Bindings::default(),
-            &self.bindings,
-        )?;
-        Ok(Arc::new(AppState {
-            settings,
-            schema: ArcSwap::from_pointee(schema),
-            authenticator: self.authenticator.unwrap_or_else(|| Arc::new(NoKeys)),
-            readiness: self.readiness,
-            limiter: self.limiter,
-            metrics: self.metrics,
-        }))
     }
 }
 
@@ -444,8 +477,6 @@ impl Application {
             bindings: Bindings::default(),
             authenticator: None,
             readiness: Vec::new(),
-            limiter: None,
-            metrics: None,
             config_source: None,
         }
     }
@@ -486,9 +517,9 @@ impl Application {
     /// Serves until SIGINT/SIGTERM or the shutdown handle, then drains
     /// in-flight requests for at most `server.shutdown_grace`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let grace = self.state.settings.server.shutdown_grace;
+        let grace = self.state.server.shutdown_grace;
         let app = http::router(self.state.clone());
-        let limits = http::serve::ConnLimits::from_settings(&self.state.settings.server);
+        let limits = http::serve::ConnLimits::from_settings(&self.state.server);
         let mut background = self.background;
         #[cfg(unix)]
         if let Some(hangup) = self.hangup {

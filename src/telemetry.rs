@@ -28,7 +28,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer, Registry};
 
-use crate::config::{LogFormat, Secret, TelemetrySettings};
+use crate::secret::Secret;
 
 /// The standard variable naming the collector's base URL (`/v1/traces` is appended).
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -37,6 +37,42 @@ pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_
 
 /// The attribute every span of a request carries.
 pub const REQUEST_ID_ATTRIBUTE: &str = "request_id";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+/// `[telemetry]`: logs and trace export.
+pub struct TelemetrySettings {
+    /// `compact` (human) or `json` (one object per line).
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set. It also decides
+    /// which spans are exported over OTLP.
+    pub filter: String,
+    /// OpenTelemetry trace export over OTLP/HTTP (off unless an endpoint is set).
+    #[serde(default)]
+    pub otlp: OtlpSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Compact,
+    Json,
+}
+
+impl TelemetrySettings {
+    /// The problems with these settings, as `(key, message)`.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut issues = Vec::new();
+        if let Err(e) = EnvFilter::try_new(&self.filter) {
+            issues.push((
+                "telemetry.filter".to_owned(),
+                format!("not a valid log filter: {e}"),
+            ));
+        }
+        issues.extend(self.otlp.validate());
+        issues
+    }
+}
 
 /// `[telemetry.otlp]`: OpenTelemetry trace export.
 #[derive(Debug, Clone, Deserialize, Serialize)]

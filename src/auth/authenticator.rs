@@ -14,7 +14,7 @@ use tracing::{debug, warn};
 use super::jwks::{JwksStore, KeyStatus, Lookup};
 use super::verify::{self, Expect, Pre, Purpose, VerifyError};
 use super::{GuardSettings, Principal, Rejection, User};
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::Store;
 
 /// Rejections remembered (bounded, short-lived): a replayed bad token costs a hash.

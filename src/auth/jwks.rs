@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, instrument, warn};
 use url::Url;
 
+use crate::outbound::{read_limited, BodyError, RetryPolicy};
+
 /// base64url, with or without padding (some JWKS publishers pad `n`/`e`).
 const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
@@ -32,9 +34,13 @@ pub(crate) const MAX_KID_LEN: usize = 256;
 const MIN_REFRESH: Duration = Duration::from_secs(5);
 /// After a failed refresh, try again at least this soon.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
-/// Attempts per fetch (5xx, timeouts and connection errors are retried).
-const FETCH_ATTEMPTS: u32 = 3;
-const FETCH_BACKOFF: Duration = Duration::from_millis(100);
+/// Three attempts per fetch (5xx, timeouts and connection errors are
+/// retried), waiting 100–200 ms, then 200–400 ms.
+const FETCH_RETRY: RetryPolicy = RetryPolicy {
+    retries: 2,
+    first_delay: Duration::from_millis(100),
+    max_delay: Duration::from_millis(200),
+};
 
 /// Why the key set could not be loaded. Messages carry no secret (a JWKS is public).
 #[derive(Clone, Debug, thiserror::Error)]
@@ -234,6 +240,18 @@ fn parse_key(value: serde_json::Value, allowed: &[Algorithm]) -> Result<Arc<Key>
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     &b[start..]
+}
+
+/// A failed fetch attempt, and whether another may succeed.
+struct FetchFailure {
+    error: JwksError,
+    retryable: bool,
+}
+
+impl std::fmt::Display for FetchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
 }
 
 /// Where the keys in use came from.
@@ -484,60 +502,51 @@ impl JwksStore {
 
     #[instrument(skip(self), fields(url = %url))]
     async fn fetch(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), JwksError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.fetch_once(url).await {
-                Ok(ok) => return Ok(ok),
-                Err((e, retryable)) if retryable && attempt < FETCH_ATTEMPTS => {
-                    debug!(error = %e, attempt, "JWKS fetch failed; retrying");
-                    tokio::time::sleep(FETCH_BACKOFF * attempt).await;
-                }
-                Err((e, _)) => return Err(e),
-            }
-        }
+        FETCH_RETRY
+            .run(
+                None,
+                || self.fetch_once(url),
+                |f: &FetchFailure| f.retryable,
+            )
+            .await
+            .map_err(|f| f.error)
     }
 
-    async fn fetch_once(
-        &self,
-        url: &Url,
-    ) -> Result<(Vec<u8>, Option<Duration>), (JwksError, bool)> {
+    async fn fetch_once(&self, url: &Url) -> Result<(Vec<u8>, Option<Duration>), FetchFailure> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        let transport = |e: reqwest::Error| FetchFailure {
+            error: JwksError::Transport(e.without_url().to_string()),
+            retryable: true,
+        };
         let resp = self
             .http
             .get(url.clone())
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| (JwksError::Transport(e.without_url().to_string()), true))?;
+            .map_err(transport)?;
         let status = resp.status();
         if !status.is_success() {
-            return Err((JwksError::Status(status.as_u16()), status.is_server_error()));
-        }
-        if resp
-            .content_length()
-            .is_some_and(|l| l > MAX_JWKS_BYTES as u64)
-        {
-            return Err((JwksError::TooLarge, false));
+            return Err(FetchFailure {
+                error: JwksError::Status(status.as_u16()),
+                retryable: status.is_server_error(),
+            });
         }
         let max_age = resp
             .headers()
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
-        let mut resp = resp;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
+        let body = read_limited(resp, MAX_JWKS_BYTES)
             .await
-            .map_err(|e| (JwksError::Transport(e.without_url().to_string()), true))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err((JwksError::TooLarge, false));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((body, max_age))
+            .map_err(|e| match e {
+                BodyError::TooLarge => FetchFailure {
+                    error: JwksError::TooLarge,
+                    retryable: false,
+                },
+                BodyError::Transport(e) => transport(e),
+            })?;
+        Ok((body.to_vec(), max_age))
     }
 
     /// How long the background loop waits before the next refresh.

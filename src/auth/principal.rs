@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Why credentials that were presented did not yield a user. A client reads
 /// the reason (`extensions.reason`) to decide whether to refresh or log out.

@@ -13,7 +13,7 @@ use super::{
     Auth0Settings, CallContext, IdentityProvider, ProviderError, SignupRequest, SignupResponse,
     TokenSet,
 };
-use crate::config::Secret;
+use crate::secret::Secret;
 
 const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
 const FORWARDED_FOR: &str = "auth0-forwarded-for";
@@ -148,7 +148,7 @@ fn transport(reason: String) -> ProviderError {
 }
 
 impl Auth0Client {
-    /// A client for the tenant in `settings`, sharing `http` (see [`super::http_client`]).
+    /// A client for the tenant in `settings`, sharing `http` (see [`crate::outbound::client`]).
     pub fn new(settings: Auth0Settings, http: reqwest::Client) -> Self {
         let base = settings.base_url();
         Self {

@@ -6,7 +6,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Longest description kept from an upstream answer (a guard against huge bodies).
 const MAX_TEXT: usize = 500;

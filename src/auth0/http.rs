@@ -1,34 +1,24 @@
-//! The shared HTTP client, bounded body reading and retries of idempotent calls.
+//! Calls to Auth0 through the shared outbound client: bounded body reading
+//! and retries of idempotent calls under the one outbound retry policy.
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use rand::Rng;
+use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
+use crate::outbound::{read_limited, BodyError, RetryPolicy};
+
 /// Largest body read from Auth0 (its answers are a few KiB).
 const MAX_BODY: usize = 1024 * 1024;
-/// First retry delay; doubles per attempt, with jitter.
-const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// Longest retry delay.
-const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
-/// Builds the one shared HTTP client: pooled, rustls, with timeouts and a user-agent.
-pub fn http_client(
-    user_agent: &str,
-    connect_timeout: Duration,
-    timeout: Duration,
-) -> reqwest::Result<reqwest::Client> {
-    crate::crypto::install();
-    reqwest::Client::builder()
-        .user_agent(user_agent)
-        .use_rustls_tls()
-        .connect_timeout(connect_timeout)
-        .timeout(timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+/// Auth0's retry waits: 50–100 ms, doubling per attempt up to 1–2 s.
+fn policy(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        retries,
+        first_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
+    }
 }
 
 /// An upstream answer, body read (bounded).
@@ -57,34 +47,36 @@ fn describe(err: &reqwest::Error) -> String {
     }
 }
 
-async fn read_body(mut response: reqwest::Response) -> Result<Answer, String> {
+async fn read_body(response: reqwest::Response) -> Result<Answer, String> {
     let status = response.status();
     let headers = response.headers().clone();
-    let mut body = BytesMut::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(format!("answer larger than {MAX_BODY} bytes"));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(e) => return Err(describe(&e)),
-        }
-    }
+    let body = read_limited(response, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => format!("answer larger than {MAX_BODY} bytes"),
+            BodyError::Transport(e) => describe(&e),
+        })?;
     Ok(Answer {
         status,
         headers,
-        body: body.freeze(),
+        body,
     })
 }
 
-fn backoff(attempt: u32) -> Duration {
-    let exp = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(attempt));
-    let max = exp.min(BACKOFF_CAP);
-    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
-    Duration::from_millis(rand::thread_rng().gen_range(millis / 2..=millis))
+/// One attempt that did not give a usable answer.
+enum Failed {
+    /// A 5xx answer: retried, and returned as it is when retries are spent.
+    ServerError(Answer),
+    Transport(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::ServerError(a) => write!(f, "server error {}", a.status.as_u16()),
+            Failed::Transport(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// Sends a request built by `build`; retries up to `retries` times on transport
@@ -95,32 +87,25 @@ pub(crate) async fn send(
     timeout: Duration,
     retries: u32,
 ) -> Result<Answer, String> {
-    let mut attempt = 0;
-    loop {
-        let result = match build().timeout(timeout).send().await {
-            Ok(response) => read_body(response).await,
-            Err(e) => Err(describe(&e)),
-        };
-        let retryable = match &result {
-            Ok(answer) => answer.status.is_server_error(),
-            Err(_) => true,
-        };
-        if !retryable || attempt >= retries {
-            return result;
-        }
-        let delay = backoff(attempt);
-        match &result {
-            Ok(answer) => tracing::debug!(
-                status = answer.status.as_u16(),
-                attempt,
-                ?delay,
-                "retrying after a server error"
-            ),
-            Err(reason) => {
-                tracing::debug!(%reason, attempt, ?delay, "retrying after a transport error")
-            }
-        }
-        tokio::time::sleep(delay).await;
-        attempt += 1;
+    let outcome = policy(retries)
+        .run(
+            None,
+            || async {
+                let answer = match build().timeout(timeout).send().await {
+                    Ok(response) => read_body(response).await,
+                    Err(e) => Err(describe(&e)),
+                };
+                match answer {
+                    Ok(a) if a.status.is_server_error() => Err(Failed::ServerError(a)),
+                    Ok(a) => Ok(a),
+                    Err(reason) => Err(Failed::Transport(reason)),
+                }
+            },
+            |_| true,
+        )
+        .await;
+    match outcome {
+        Ok(answer) | Err(Failed::ServerError(answer)) => Ok(answer),
+        Err(Failed::Transport(reason)) => Err(reason),
     }
 }

@@ -17,7 +17,7 @@ use super::client::{endpoint, record, token_set};
 use super::error::{management_token_error, map_management_error, Call};
 use super::http::{send, Answer};
 use super::{Auth0Settings, ManagementError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Everything but RFC 3986 unreserved characters is encoded in path segments
 /// (`auth0|abc` → `auth0%7Cabc`).

@@ -15,11 +15,10 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub use client::Auth0Client;
 pub use error::{ManagementError, ProviderError};
-pub use http::http_client;
 pub use management::{
     CreateUser, ManagementClient, ManagementUser, Role, RolePermission, TicketRequest, UserPage,
 };

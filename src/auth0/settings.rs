@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// How authgate talks to the Auth0 tenant (Authentication API).
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::error::DatasourceError;
 use crate::auth::{Principal, User};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// A freshly issued service token.
 #[derive(Clone, Debug)]

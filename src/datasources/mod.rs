@@ -35,10 +35,6 @@ use upstream::Upstream;
 /// Directive names reserved for datasources (`@rest`, `@graphql`).
 pub const DIRECTIVES: &[&str] = &["rest", "graphql"];
 
-/// The SDL declaring `@rest` and `@graphql`, for editors and codegen (the
-/// checked-in copy is `schema/datasources.graphql`).
-pub const DIRECTIVES_SDL: &str = include_str!("../../schema/datasources.graphql");
-
 /// Every configured datasource, sharing one HTTP client.
 #[derive(Clone)]
 pub struct Datasources {
@@ -139,6 +135,14 @@ impl Datasources {
         }
     }
 
+    /// No datasource at all: `@rest` and `@graphql` stay known directives
+    /// (their declarations parse), and a field using one names no source.
+    pub fn none() -> Self {
+        Self {
+            upstreams: Arc::new(HashMap::new()),
+        }
+    }
+
     /// The factory resolving `@rest` and `@graphql` fields; register it with
     /// `Bindings::factory`.
     pub fn factory(&self) -> Arc<dyn DirectiveResolverFactory> {
@@ -166,19 +170,12 @@ impl Datasources {
     }
 }
 
-/// Per-request state for deduplication and batching. The factory's schema
-/// extension inserts it already; insert this yourself only when executing
-/// without that extension.
-pub fn request_data() -> RequestCache {
-    RequestCache::default()
-}
-
 struct Factory {
     upstreams: Arc<HashMap<String, Arc<Upstream>>>,
 }
 
 impl DirectiveResolverFactory for Factory {
-    fn directives(&self) -> &[&'static str] {
+    fn directive_names(&self) -> &[&'static str] {
         DIRECTIVES
     }
 

@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
-use async_graphql::{ErrorExtensionValues, PathSegment, ServerError, Value};
+use async_graphql::{PathSegment, ServerError, Value};
 use async_graphql_parser::types::{Directive, Field, FragmentDefinition, Selection, SelectionSet};
 use async_graphql_parser::Positioned;
 use async_graphql_value::Name;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::Method;
 use serde_json::{json, Value as Json};
 
 use super::error::DatasourceError;
@@ -18,7 +18,7 @@ use super::upstream::{Call, Upstream};
 use crate::auth::Principal;
 use crate::error::{ApiError, Code};
 use crate::graphql::authz::AuthzIndex;
-use crate::graphql::schema::{base_name, to_field_value, MergedKind, PROPAGATED};
+use crate::graphql::schema::{base_name, to_field_value, MergedKind};
 use crate::graphql::{FieldSite, RequestContext, Resolver};
 
 pub(crate) struct GraphqlField {
@@ -315,26 +315,14 @@ impl GraphqlField {
         let rc = c.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
         let up = &self.upstream;
         let fwd = forwarded(c, &self.authz, &rc.principal, &self.return_type);
-        let mut headers = up.static_headers.clone();
-        for (k, v) in up
-            .identity
-            .headers(&up.name, &rc.principal)
+        let (headers, _) = up
+            .call_headers(&rc.principal, &rc.meta.request_id, |_| Ok(()))
             .await
-            .map_err(|e| e.to_api())?
-        {
-            headers.insert(k, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&rc.meta.request_id) {
-            headers.insert(HeaderName::from_static("x-request-id"), v);
-        }
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
+            .map_err(|e| e.to_api())?;
         let call = Call {
             method: Method::POST,
             url: up.settings.url.clone(),
-            headers: HeaderMap::clone(&headers),
+            headers,
             body: Some(json!({"query": fwd.query, "variables": fwd.variables})),
             deadline: rc.meta.deadline,
         };
@@ -379,7 +367,7 @@ impl GraphqlField {
                 .map(|v| to_field_value(v, self.abstract_type))),
             None if self.nullable || errors.is_empty() => Ok(None),
             // already reported with their paths
-            None => Err(async_graphql::Error::new(PROPAGATED)),
+            None => Err(crate::error::propagated()),
         }
     }
 }
@@ -389,9 +377,9 @@ impl GraphqlField {
 /// refuses the identity the gateway sent (so `FORBIDDEN`, never a 401 for
 /// the caller's token), its rate limits are not the caller's (no 429).
 fn mapped_code(upstream: Option<&str>) -> (Code, Option<&'static str>) {
-    match upstream {
-        Some("BAD_USER_INPUT") => (Code::BadUserInput, None),
-        Some("FORBIDDEN" | "UNAUTHENTICATED") => (Code::Forbidden, None),
+    match upstream.and_then(Code::parse) {
+        Some(Code::BadUserInput) => (Code::BadUserInput, None),
+        Some(Code::Forbidden | Code::Unauthenticated) => (Code::Forbidden, None),
         _ => (Code::UpstreamUnavailable, Some("UPSTREAM_ERROR")),
     }
 }
@@ -433,11 +421,9 @@ fn upstream_error(e: &Json, our_path: &[PathSegment], source: &str, expose: bool
         }
     }
     err.path = path;
-    let mut ext = ErrorExtensionValues::default();
-    ext.set("code", code.as_str());
-    if let Some(r) = reason {
+    crate::error::set_code(&mut err, code);
+    if let (Some(r), Some(ext)) = (reason, err.extensions.as_mut()) {
         ext.set("reason", r);
     }
-    err.extensions = Some(ext);
     err
 }

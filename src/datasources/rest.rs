@@ -6,15 +6,14 @@ use std::sync::Arc;
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{QueryPathSegment, Value};
 use async_graphql_parser::types::BaseType;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 
 use super::cache::{self, BatchMap, Checkin, Gather, RequestCache};
 use super::error::DatasourceError;
 use super::identity::Identity;
 use super::settings::RESERVED_HEADERS;
-use super::template::{dig, BodyTemplate, Scope, Template, Values};
+use super::template::{dig, BodyTemplate, Namespace, Scope, Template, Values};
 use super::upstream::{Answer, Call, Upstream};
 use crate::error::ApiError;
 use crate::graphql::schema::{base_name, to_field_value, MergedKind};
@@ -91,38 +90,132 @@ fn dotted(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// `source:`, a configured datasource.
+fn source_arg(
+    site: &FieldSite<'_>,
+    upstreams: &HashMap<String, Arc<Upstream>>,
+) -> Result<Arc<Upstream>, String> {
+    let source = string_arg(site, "source")?.ok_or("`source` is required")?;
+    upstreams.get(&source).cloned().ok_or_else(|| {
+        let mut known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        format!(
+            "unknown source `{source}`: configure [datasources.{source}]{}",
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!(" (configured: {})", known.join(", "))
+            }
+        )
+    })
+}
+
+/// `method:`, GET unless given.
+fn method_arg(site: &FieldSite<'_>) -> Result<Method, String> {
+    let method_text = string_arg(site, "method")?.unwrap_or_else(|| "GET".into());
+    match method_text.to_ascii_uppercase().as_str() {
+        "GET" => Ok(Method::GET),
+        "POST" => Ok(Method::POST),
+        "PUT" => Ok(Method::PUT),
+        "PATCH" => Ok(Method::PATCH),
+        "DELETE" => Ok(Method::DELETE),
+        _ => Err(format!(
+            "bad method `{method_text}`: use GET, POST, PUT, PATCH or DELETE"
+        )),
+    }
+}
+
+/// `path:`, absolute, without query or fragment.
+fn path_arg(site: &FieldSite<'_>, scope: &Scope<'_>) -> Result<Template, String> {
+    let path_text = string_arg(site, "path")?.ok_or("`path` is required")?;
+    if !path_text.starts_with('/') {
+        return Err(format!("`path` must start with `/`: `{path_text}`"));
+    }
+    if path_text.contains(['?', '#']) {
+        return Err("`path` must not carry a query or fragment: use `query:`".into());
+    }
+    Template::parse(&path_text, scope)
+}
+
+/// `headers:`, none of which authgate sets itself.
+fn headers_arg(
+    site: &FieldSite<'_>,
+    scope: &Scope<'_>,
+    upstream: &Upstream,
+) -> Result<Vec<(HeaderName, Template)>, String> {
+    let identity_headers: Vec<String> = match &upstream.identity {
+        Identity::Claims(h) => h.iter().map(|(n, _)| n.as_str().to_owned()).collect(),
+        _ => Vec::new(),
+    };
+    let Some(j) = arg(site, "headers") else {
+        return Ok(Vec::new());
+    };
+    pairs(j, "headers")?
+        .into_iter()
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("`headers`: `{k}` is not a header name"))?;
+            if RESERVED_HEADERS.contains(&name.as_str())
+                || identity_headers.iter().any(|h| h == name.as_str())
+            {
+                return Err(format!(
+                    "`headers`: `{k}` is set by authgate itself (identity or request id)"
+                ));
+            }
+            Ok((name, Template::parse(&v, scope)?))
+        })
+        .collect()
+}
+
+impl BatchSpec {
+    /// `batch: {query, key, parentKey}`; a batched call is one for all the
+    /// parents, so nothing but the key may come from a parent.
+    fn parse(
+        m: &serde_json::Map<String, Json>,
+        path: &Template,
+        query: &[(String, Template)],
+        headers: &[(HeaderName, Template)],
+    ) -> Result<Self, String> {
+        let get = |k: &str| m.get(k).and_then(Json::as_str).map(str::to_owned);
+        let spec = BatchSpec {
+            query: get("query").ok_or("`batch.query` (the query parameter) is required")?,
+            key: dotted(&get("key").ok_or("`batch.key` (the key in each item) is required")?),
+            parent_key: dotted(
+                &get("parentKey").ok_or("`batch.parentKey` (the parent's field) is required")?,
+            ),
+        };
+        let from_parent = |t: &Template| t.vars().any(|v| v.ns == Namespace::Parent);
+        if from_parent(path) || query.iter().any(|(_, t)| from_parent(t)) {
+            return Err(
+                "a batched call cannot use {parent.…} in `path` or `query`: the parents differ"
+                    .into(),
+            );
+        }
+        if headers.iter().any(|(_, t)| from_parent(t)) {
+            return Err(
+                "a batched call cannot use {parent.…} in `headers`: the parents differ".into(),
+            );
+        }
+        if let Some(unknown) = m
+            .keys()
+            .find(|k| !["query", "key", "parentKey"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "unknown `batch.{unknown}`: use query, key, parentKey"
+            ));
+        }
+        Ok(spec)
+    }
+}
+
 impl RestField {
     pub fn from_site(
         site: &FieldSite<'_>,
         upstreams: &HashMap<String, Arc<Upstream>>,
         is_root: bool,
     ) -> Result<Self, String> {
-        let source = string_arg(site, "source")?.ok_or("`source` is required")?;
-        let upstream = upstreams.get(&source).cloned().ok_or_else(|| {
-            let mut known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            format!(
-                "unknown source `{source}`: configure [datasources.{source}]{}",
-                if known.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (configured: {})", known.join(", "))
-                }
-            )
-        })?;
-        let method_text = string_arg(site, "method")?.unwrap_or_else(|| "GET".into());
-        let method = match method_text.to_ascii_uppercase().as_str() {
-            "GET" => Method::GET,
-            "POST" => Method::POST,
-            "PUT" => Method::PUT,
-            "PATCH" => Method::PATCH,
-            "DELETE" => Method::DELETE,
-            _ => {
-                return Err(format!(
-                    "bad method `{method_text}`: use GET, POST, PUT, PATCH or DELETE"
-                ))
-            }
-        };
+        let upstream = source_arg(site, upstreams)?;
+        let method = method_arg(site)?;
         let args: Vec<String> = site
             .field
             .arguments
@@ -133,14 +226,7 @@ impl RestField {
             args: &args,
             parent: !is_root,
         };
-        let path_text = string_arg(site, "path")?.ok_or("`path` is required")?;
-        if !path_text.starts_with('/') {
-            return Err(format!("`path` must start with `/`: `{path_text}`"));
-        }
-        if path_text.contains(['?', '#']) {
-            return Err("`path` must not carry a query or fragment: use `query:`".into());
-        }
-        let path = Template::parse(&path_text, &scope)?;
+        let path = path_arg(site, &scope)?;
         let query = match arg(site, "query") {
             None => Vec::new(),
             Some(j) => pairs(j, "query")?
@@ -148,36 +234,11 @@ impl RestField {
                 .map(|(k, v)| Ok((k, Template::parse(&v, &scope)?)))
                 .collect::<Result<_, String>>()?,
         };
-        let identity_headers: Vec<String> = match &upstream.identity {
-            Identity::Claims(h) => h.iter().map(|(n, _)| n.as_str().to_owned()).collect(),
-            _ => Vec::new(),
-        };
-        let headers = match arg(site, "headers") {
-            None => Vec::new(),
-            Some(j) => pairs(j, "headers")?
-                .into_iter()
-                .map(|(k, v)| {
-                    let name = HeaderName::from_bytes(k.as_bytes())
-                        .map_err(|_| format!("`headers`: `{k}` is not a header name"))?;
-                    if RESERVED_HEADERS.contains(&name.as_str())
-                        || identity_headers.iter().any(|h| h == name.as_str())
-                    {
-                        return Err(format!(
-                            "`headers`: `{k}` is set by authgate itself (identity or request id)"
-                        ));
-                    }
-                    Ok((name, Template::parse(&v, &scope)?))
-                })
-                .collect::<Result<_, String>>()?,
-        };
+        let headers = headers_arg(site, &scope, &upstream)?;
         let body = match arg(site, "body") {
             None => None,
-            Some(j) => {
-                if method == Method::GET {
-                    return Err("a GET has no `body`".into());
-                }
-                Some(BodyTemplate::parse(&j, &scope)?)
-            }
+            Some(_) if method == Method::GET => return Err("a GET has no `body`".into()),
+            Some(j) => Some(BodyTemplate::parse(&j, &scope)?),
         };
         let select = string_arg(site, "select")?
             .map(|s| dotted(&s))
@@ -191,44 +252,7 @@ impl RestField {
                 if method != Method::GET {
                     return Err("`batch` needs method GET".into());
                 }
-                let get = |k: &str| m.get(k).and_then(Json::as_str).map(str::to_owned);
-                let spec = BatchSpec {
-                    query: get("query").ok_or("`batch.query` (the query parameter) is required")?,
-                    key: dotted(
-                        &get("key").ok_or("`batch.key` (the key in each item) is required")?,
-                    ),
-                    parent_key: dotted(
-                        &get("parentKey")
-                            .ok_or("`batch.parentKey` (the parent's field) is required")?,
-                    ),
-                };
-                if path
-                    .vars()
-                    .any(|v| v.ns == super::template::Namespace::Parent)
-                    || query
-                        .iter()
-                        .any(|(_, t)| t.vars().any(|v| v.ns == super::template::Namespace::Parent))
-                {
-                    return Err("a batched call cannot use {parent.…} in `path` or `query`: the parents differ".into());
-                }
-                if headers
-                    .iter()
-                    .any(|(_, t)| t.vars().any(|v| v.ns == super::template::Namespace::Parent))
-                {
-                    return Err(
-                        "a batched call cannot use {parent.…} in `headers`: the parents differ"
-                            .into(),
-                    );
-                }
-                if let Some(unknown) = m
-                    .keys()
-                    .find(|k| !["query", "key", "parentKey"].contains(&k.as_str()))
-                {
-                    return Err(format!(
-                        "unknown `batch.{unknown}`: use query, key, parentKey"
-                    ));
-                }
-                Some(spec)
+                Some(BatchSpec::parse(&m, &path, &query, &headers)?)
             }
             Some(_) => return Err("`batch` is an object {query, key, parentKey}".into()),
         };
@@ -275,122 +299,134 @@ impl RestField {
         let rc = ctx
             .data::<RequestContext>()
             .map_err(|_| ApiError::Internal)?;
-        let args = Json::Object(
-            ctx.args
-                .as_index_map()
-                .iter()
-                .filter_map(|(k, v)| Some((k.to_string(), v.clone().into_json().ok()?)))
-                .collect(),
-        );
-        let parent = ctx
-            .parent_value
-            .as_value()
-            .and_then(|v| v.clone().into_json().ok())
-            .unwrap_or(Json::Null);
-        let claims = rc.principal.user().map(|u| Json::Object(u.claims.clone()));
-        let values = Values {
-            args: &args,
-            parent: &parent,
-            claims: claims.as_ref(),
-        };
-        let up = &self.upstream;
-        let fail = |e: DatasourceError| e.to_api();
-        let identity = up
-            .identity
-            .headers(&up.name, &rc.principal)
+        let inputs = Inputs::of(ctx, rc);
+        let call = self
+            .render(rc, &inputs.values())
             .await
-            .map_err(fail)?;
-        let mut headers: HeaderMap = up.static_headers.clone();
-        for (name, t) in &self.headers {
-            if let Some(v) = t.render(&values).map_err(fail)? {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    headers.insert(name.clone(), v);
-                }
+            .map_err(|e| e.to_api())?;
+        let cache = ctx.data_opt::<RequestCache>();
+        match &self.batch {
+            Some(batch) => {
+                self.resolve_batched(ctx, cache, batch, &inputs.parent, call)
+                    .await
             }
+            None => self.resolve_one(ctx, cache, call).await,
         }
-        let identity_key = identity_fingerprint(&identity);
-        for (k, v) in identity {
-            headers.insert(k, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&rc.meta.request_id) {
-            headers.insert(HeaderName::from_static("x-request-id"), v);
-        }
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        let path = self.path.render_path(&values).map_err(fail)?;
-        let mut url = up.url(&path).map_err(fail)?;
+    }
+
+    /// The call for this field and request: headers, URL with its query,
+    /// body, all rendered from the field's templates.
+    async fn render(
+        &self,
+        rc: &RequestContext,
+        values: &Values<'_>,
+    ) -> Result<Rendered, DatasourceError> {
+        let (headers, identity_key) = self
+            .upstream
+            .call_headers(&rc.principal, &rc.meta.request_id, |headers| {
+                for (name, t) in &self.headers {
+                    if let Some(v) = t.render(values)? {
+                        if let Ok(v) = HeaderValue::from_str(&v) {
+                            headers.insert(name.clone(), v);
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        let path = self.path.render_path(values)?;
+        let mut url = self.upstream.url(&path)?;
         let mut query: Vec<(String, String)> = Vec::new();
         for (k, t) in &self.query {
-            if let Some(v) = t.render(&values).map_err(fail)? {
+            if let Some(v) = t.render(values)? {
                 query.push((k.clone(), v));
             }
         }
         let body = match &self.body {
-            Some(b) => Some(b.render(&values).map_err(fail)?),
+            Some(b) => Some(b.render(values)?),
             None => None,
         };
-        let cache = ctx.data_opt::<RequestCache>();
-
-        if let Some(batch) = &self.batch {
-            let key = dig(&parent, batch.parent_key.iter().map(String::as_str))
-                .filter(|j| !j.is_null())
-                .and_then(key_text);
-            // keys travel as one comma-separated list: a key holding a comma
-            // would reach the upstream as two
-            let unsendable = key.as_ref().is_some_and(|k| k.contains(BATCH_SEPARATOR));
-            if !query.is_empty() {
-                url.query_pairs_mut().extend_pairs(&query);
-            }
-            let checkin = Checkin {
-                slot: list_slot(ctx),
-                expected: None,
-                key: key.clone().filter(|_| !unsendable),
-            };
-            let items = self
-                .batched(cache, url, headers, identity_key, checkin, rc.meta.deadline)
-                .await
-                .map_err(fail)?;
-            if unsendable {
-                return Err(DatasourceError::BadValue(format!(
-                    "a key of the {} service cannot be batched: it contains a comma",
-                    up.name
-                ))
-                .to_api());
-            }
-            let (Some(items), Some(key)) = (items, key) else {
-                return Ok(None);
-            };
-            let found = items.get(&key).cloned().unwrap_or_default();
-            let value = if self.list {
-                Json::Array(found)
-            } else {
-                match found.into_iter().next() {
-                    Some(v) => v,
-                    None if self.nullable => return Ok(None),
-                    None => {
-                        return Err(ApiError::bad_input(format!(
-                            "the {} service has no item with key `{key}`",
-                            up.name
-                        )))
-                    }
-                }
-            };
-            self.record_list(ctx, cache, &value);
-            return Ok(self.field_value(value));
-        }
-
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(&query);
         }
-        let call = Call {
-            method: self.method.clone(),
-            url,
-            headers,
-            body,
-            deadline: rc.meta.deadline,
+        Ok(Rendered {
+            call: Call {
+                method: self.method.clone(),
+                url,
+                headers,
+                body,
+                deadline: rc.meta.deadline,
+            },
+            identity_key,
+        })
+    }
+
+    /// One call for this field's parents together (`batch:`), answered from
+    /// the items whose key is this parent's.
+    async fn resolve_batched(
+        &self,
+        ctx: &ResolverContext<'_>,
+        cache: Option<&RequestCache>,
+        batch: &BatchSpec,
+        parent: &Json,
+        rendered: Rendered,
+    ) -> Result<Option<FieldValue<'static>>, ApiError> {
+        let up = &self.upstream;
+        let key = dig(parent, batch.parent_key.iter().map(String::as_str))
+            .filter(|j| !j.is_null())
+            .and_then(key_text);
+        // keys travel as one comma-separated list: a key holding a comma
+        // would reach the upstream as two
+        let unsendable = key.as_ref().is_some_and(|k| k.contains(BATCH_SEPARATOR));
+        let checkin = Checkin {
+            slot: list_slot(ctx),
+            expected: None,
+            key: key.clone().filter(|_| !unsendable),
         };
+        let items = self
+            .batched(cache, rendered, checkin)
+            .await
+            .map_err(|e| e.to_api())?;
+        if unsendable {
+            return Err(DatasourceError::BadValue(format!(
+                "a key of the {} service cannot be batched: it contains a comma",
+                up.name
+            ))
+            .to_api());
+        }
+        let (Some(items), Some(key)) = (items, key) else {
+            return Ok(None);
+        };
+        let found = items.get(&key).cloned().unwrap_or_default();
+        let value = if self.list {
+            Json::Array(found)
+        } else {
+            match found.into_iter().next() {
+                Some(v) => v,
+                None if self.nullable => return Ok(None),
+                None => {
+                    return Err(ApiError::bad_input(format!(
+                        "the {} service has no item with key `{key}`",
+                        up.name
+                    )))
+                }
+            }
+        };
+        self.record_list(ctx, cache, &value);
+        Ok(self.field_value(value))
+    }
+
+    /// One call for this field (a GET shared within the request), its answer
+    /// narrowed to `select`.
+    async fn resolve_one(
+        &self,
+        ctx: &ResolverContext<'_>,
+        cache: Option<&RequestCache>,
+        rendered: Rendered,
+    ) -> Result<Option<FieldValue<'static>>, ApiError> {
+        let up = &self.upstream;
+        let fail = |e: DatasourceError| e.to_api();
+        let Rendered { call, identity_key } = rendered;
         let answer = match cache {
             Some(cache) if call.method == Method::GET => {
                 let key = format!("GET {} {identity_key}", call.url);
@@ -455,15 +491,22 @@ impl RestField {
     async fn batched(
         &self,
         cache: Option<&RequestCache>,
-        url: url::Url,
-        headers: HeaderMap,
-        identity_key: String,
+        rendered: Rendered,
         mut checkin: Checkin,
-        deadline: std::time::Instant,
     ) -> Result<Option<BatchMap>, DatasourceError> {
         let Some(batch) = &self.batch else {
             return Ok(None);
         };
+        let Rendered {
+            call:
+                Call {
+                    url,
+                    headers,
+                    deadline,
+                    ..
+                },
+            identity_key,
+        } = rendered;
         let group = format!(
             "{} {url} {} {identity_key}",
             self.upstream.name, batch.query
@@ -536,6 +579,49 @@ impl RestField {
 /// URL-encoded, the commas not).
 const BATCH_SEPARATOR: char = ',';
 
+/// What a field's templates read: its arguments, its parent object and the
+/// caller's claims, as JSON.
+struct Inputs {
+    args: Json,
+    parent: Json,
+    claims: Option<Json>,
+}
+
+impl Inputs {
+    fn of(ctx: &ResolverContext<'_>, rc: &RequestContext) -> Self {
+        Self {
+            args: Json::Object(
+                ctx.args
+                    .as_index_map()
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.to_string(), v.clone().into_json().ok()?)))
+                    .collect(),
+            ),
+            parent: ctx
+                .parent_value
+                .as_value()
+                .and_then(|v| v.clone().into_json().ok())
+                .unwrap_or(Json::Null),
+            claims: rc.principal.user().map(|u| Json::Object(u.claims.clone())),
+        }
+    }
+
+    fn values(&self) -> Values<'_> {
+        Values {
+            args: &self.args,
+            parent: &self.parent,
+            claims: self.claims.as_ref(),
+        }
+    }
+}
+
+/// A call rendered for one request, and the fingerprint of the identity it
+/// carries (part of every cache key).
+struct Rendered {
+    call: Call,
+    identity_key: String,
+}
+
 /// `url` with `param=k1,k2,…` appended to its query.
 fn with_keys(url: &url::Url, param: &str, keys: &[String]) -> url::Url {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -566,17 +652,4 @@ fn key_text(j: &Json) -> Option<String> {
         Json::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// Identifies the identity without keeping it: calls made as different
-/// callers (or tokens) are never shared.
-fn identity_fingerprint(headers: &[(HeaderName, HeaderValue)]) -> String {
-    let mut h = Sha256::new();
-    for (k, v) in headers {
-        h.update(k.as_str().as_bytes());
-        h.update([0]);
-        h.update(v.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..8])
 }

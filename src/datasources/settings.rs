@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// How authgate calls one upstream service.
 #[derive(Debug, Clone, Deserialize, Serialize)]

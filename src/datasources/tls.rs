@@ -48,13 +48,8 @@ impl TlsSettings {
             std::fs::read(path)
                 .map_err(|e| (key(k), format!("cannot read {}: {e}", path.display())))
         };
-        crate::crypto::install();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
-            .use_rustls_tls()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none());
+        let mut builder =
+            crate::outbound::builder(crate::outbound::USER_AGENT, Duration::from_secs(5));
         if let Some(path) = &self.ca_file {
             let pem = read("ca_file", path)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method};
-use rand::Rng;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tracing::instrument;
 use url::Url;
@@ -15,6 +15,8 @@ use url::Url;
 use super::error::{upstream_message, DatasourceError};
 use super::identity::Identity;
 use super::settings::DatasourceSettings;
+use crate::auth::Principal;
+use crate::outbound::{read_limited, BodyError, RetryPolicy};
 
 /// One upstream call, built from scratch (nothing of the client's request
 /// is copied but what the configuration says).
@@ -57,47 +59,6 @@ impl Answer {
         self.body = Bytes::new();
         Ok(self)
     }
-}
-
-/// Reads a body of at most `max` bytes: a declared `Content-Length` over it
-/// is refused before reading, and the stream is counted as it arrives, so
-/// nothing past the cap is ever buffered.
-pub(crate) async fn read_capped(
-    mut resp: reqwest::Response,
-    max: usize,
-    source_name: &str,
-) -> Result<Bytes, DatasourceError> {
-    let too_large = || DatasourceError::TooLarge {
-        source_name: source_name.to_owned(),
-        limit: max,
-    };
-    let declared = resp.content_length();
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    let mut body = bytes::BytesMut::with_capacity(
-        declared.map_or(0, |n| usize::try_from(n).unwrap_or(max).min(max)),
-    );
-    loop {
-        let chunk = resp.chunk().await.map_err(|e| {
-            if e.is_timeout() {
-                DatasourceError::Timeout {
-                    source_name: source_name.to_owned(),
-                }
-            } else {
-                DatasourceError::Connect {
-                    source_name: source_name.to_owned(),
-                    detail: e.without_url().to_string(),
-                }
-            }
-        })?;
-        let Some(chunk) = chunk else { break };
-        if body.len().saturating_add(chunk.len()) > max {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -249,6 +210,34 @@ impl Upstream {
         }
     }
 
+    /// The headers of one call, in the order that decides which wins: the
+    /// configured static headers, then the field's own (`field_headers` adds
+    /// them), then the caller's identity, the request id and `Accept`.
+    /// Returns them with a fingerprint of the identity headers (part of
+    /// every cache key, so that answers are never shared across identities).
+    pub async fn call_headers(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        field_headers: impl FnOnce(&mut HeaderMap) -> Result<(), DatasourceError>,
+    ) -> Result<(HeaderMap, String), DatasourceError> {
+        let identity = self.identity.headers(&self.name, principal).await?;
+        let mut headers = self.static_headers.clone();
+        field_headers(&mut headers)?;
+        let identity_key = identity_fingerprint(&identity);
+        for (k, v) in identity {
+            headers.insert(k, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok((headers, identity_key))
+    }
+
     /// `base url` + `path` (already encoded).
     pub fn url(&self, path: &str) -> Result<Url, DatasourceError> {
         let base = self.settings.url.as_str().trim_end_matches('/');
@@ -270,33 +259,14 @@ impl Upstream {
                 source_name: self.name.clone(),
             });
         };
-        let retries = if call.method == Method::GET {
-            self.settings.retries
-        } else {
-            0
-        };
-        let mut attempt = 0u32;
-        let outcome = loop {
-            let result = self.attempt(call).await;
-            match result {
-                Err(e) if e.retryable() && attempt < retries => {
-                    let base = self
-                        .settings
-                        .retry_backoff
-                        .saturating_mul(2u32.saturating_pow(attempt));
-                    let jitter_ms =
-                        rand::thread_rng().gen_range(0..=base.as_millis().min(10_000) as u64);
-                    let wait = base + Duration::from_millis(jitter_ms);
-                    if Instant::now() + wait >= call.deadline {
-                        break Err(e);
-                    }
-                    tracing::debug!(attempt, error = %e, ?wait, "retrying");
-                    attempt += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                other => break other,
-            }
-        };
+        let outcome = self
+            .retry_policy(&call.method)
+            .run(
+                Some(call.deadline),
+                || self.attempt(call),
+                DatasourceError::retryable,
+            )
+            .await;
         let outcome = outcome.and_then(|a| a.parsed(&self.name));
         permit.finish(match &outcome {
             Ok(_) => true,
@@ -310,6 +280,20 @@ impl Upstream {
             }
         }
         outcome
+    }
+
+    /// GETs are retried (`retries`, waits from `retry_backoff` doubling, plus
+    /// up to as much jitter); any other method is sent once.
+    fn retry_policy(&self, method: &Method) -> RetryPolicy {
+        if *method != Method::GET {
+            return RetryPolicy::NEVER;
+        }
+        RetryPolicy {
+            retries: self.settings.retries,
+            first_delay: self.settings.retry_backoff,
+            // no cap of its own: the request's deadline bounds the waits
+            max_delay: Duration::MAX,
+        }
     }
 
     async fn attempt(&self, call: &Call) -> Result<Answer, DatasourceError> {
@@ -345,7 +329,15 @@ impl Upstream {
             }
             let resp = req.send().await.map_err(|e| self.transport(e))?;
             let status = resp.status().as_u16();
-            let body = read_capped(resp, self.settings.max_response_bytes, &self.name).await?;
+            let body = read_limited(resp, self.settings.max_response_bytes)
+                .await
+                .map_err(|e| match e {
+                    BodyError::TooLarge => DatasourceError::TooLarge {
+                        source_name: self.name.clone(),
+                        limit: self.settings.max_response_bytes,
+                    },
+                    BodyError::Transport(e) => self.transport(e),
+                })?;
             Ok::<_, DatasourceError>(Answer {
                 status,
                 body,
@@ -389,6 +381,19 @@ impl Upstream {
             }
         }
     }
+}
+
+/// A short digest of the identity headers (never the headers themselves:
+/// they hold tokens).
+fn identity_fingerprint(headers: &[(HeaderName, HeaderValue)]) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in headers {
+        h.update(k.as_str().as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
 }
 
 #[cfg(test)]

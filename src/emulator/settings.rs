@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The grant type URI Auth0 uses for the password-realm grant.
 pub const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";

@@ -186,7 +186,7 @@ mod tests {
 
     use super::*;
     use crate::auth::{Rejection, User};
-    use crate::config::Secret;
+    use crate::secret::Secret;
 
     fn user(perms: &[&str]) -> Principal {
         Principal::User(Arc::new(User {

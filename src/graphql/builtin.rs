@@ -5,13 +5,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Name, Value};
 
-use super::{Bindings, RequestContext};
+use super::{strings, Bindings};
 use crate::auth::User;
 use crate::error::ApiError;
 
-/// The operations of the auth issue, answered "not configured" until a
-/// provider is wired in (they are replaced by name when one is).
+/// The provider-backed operations, answered "not configured" until a
+/// provider is wired in (they are replaced by name when one is; the session
+/// service answers `Query.me`, whose viewer [`viewer_fields`] builds).
 pub const AUTH_OPERATIONS: &[&str] = &[
+    "Query.me",
     "Mutation.signup",
     "Mutation.login",
     "Mutation.refreshToken",
@@ -24,22 +26,9 @@ pub const AUTH_OPERATIONS: &[&str] = &[
     "Query.invitations",
 ];
 
-/// `Query.me` and placeholders for the provider-backed operations.
+/// Placeholders for the provider-backed operations.
 pub fn builtin_bindings() -> Bindings {
     let mut b = Bindings::default();
-    b.bind("Query.me", |ctx: ResolverContext<'_>| {
-        FieldFuture::new(async move {
-            let rc = ctx.data::<RequestContext>()?;
-            match rc.principal.user() {
-                Some(u) => {
-                    let selected = ctx.look_ahead();
-                    let v = viewer_fields(u, None, |f| selected.field(f).exists());
-                    Ok(Some(FieldValue::value(v)))
-                }
-                None => Err(ApiError::Unauthenticated(None).into()),
-            }
-        })
-    });
     for op in AUTH_OPERATIONS {
         b.bind(op, |_ctx: ResolverContext<'_>| {
             FieldFuture::new(async move {
@@ -84,7 +73,6 @@ pub fn viewer_fields(
             .and_then(|v| Value::from_json(v.clone()).ok())
             .unwrap_or(Value::Null)
     };
-    let strings = |v: &[String]| Value::List(v.iter().map(|s| Value::String(s.clone())).collect());
     let fields: [(&str, &dyn Fn() -> Value); 11] = [
         ("id", &|| Value::String(u.subject.clone())),
         ("scopes", &|| strings(&u.scopes)),

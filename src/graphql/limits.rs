@@ -22,8 +22,8 @@ use async_graphql::{Request, ServerError, ServerResult, ValidationResult, Variab
 use super::cache::{DocumentCache, ValidationKey};
 use super::scan::{self, Scan, ScanError, ScanLimits};
 
-use crate::config::LimitSettings;
 use crate::error::{request_error, Code};
+use crate::graphql::LimitSettings;
 
 pub struct Limits {
     limits: Arc<LimitSettings>,
@@ -96,14 +96,8 @@ impl LimitsExtension {
 }
 
 fn tag(mut e: ServerError, code: Code) -> ServerError {
-    let has_code = e
-        .extensions
-        .as_ref()
-        .is_some_and(|x| x.get("code").is_some());
-    if !has_code {
-        e.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code.as_str());
+    if crate::error::code_of(&e).is_none() {
+        crate::error::set_code(&mut e, code);
     }
     e
 }

@@ -4,21 +4,27 @@
 pub mod authz;
 mod builtin;
 pub mod cache;
+mod compose;
 pub mod limits;
 pub mod scan;
 pub mod schema;
+mod settings;
+mod value;
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 pub use builtin::{builtin_bindings, rfc3339, viewer_fields, viewer_value};
+pub use compose::compose;
 pub use schema::{
     build, read_sources, Bindings, BuiltSchema, DirectiveResolverFactory, FieldSite, Resolver,
     SchemaError, SdlSource,
 };
+pub use settings::{GraphqlSettings, LimitSettings, MAX_NESTING_CEILING};
+pub use value::{object, strings};
 
 use crate::auth::Principal;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// What every resolver can read about the request it serves.
 #[derive(Clone, Debug)]

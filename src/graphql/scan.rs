@@ -526,7 +526,7 @@ mod tests {
     /// counts them on the parsed document.
     fn reference_roots_aliases(q: &str) -> (usize, usize) {
         let doc = async_graphql::parser::parse_query(q).unwrap();
-        let limits = |r: usize, a: usize| crate::config::LimitSettings {
+        let limits = |r: usize, a: usize| crate::graphql::LimitSettings {
             max_depth: 100,
             max_complexity: 100,
             max_aliases: a,

@@ -16,15 +16,15 @@ use async_graphql::dynamic::{
 };
 use async_graphql::Value;
 use async_graphql_parser::types::{
-    BaseType, ConstDirective, FieldDefinition, InputValueDefinition, ServiceDocument, Type,
-    TypeDefinition, TypeKind, TypeSystemDefinition,
+    BaseType, ConstDirective, EnumValueDefinition, FieldDefinition, InputValueDefinition,
+    SchemaDefinition, ServiceDocument, Type, TypeDefinition, TypeKind, TypeSystemDefinition,
 };
 use async_graphql_parser::{Pos, Positioned};
 
 use super::authz::{self, AuthzIndex, IndexedField, Requirement};
 use super::RequestContext;
-use crate::config::GraphqlSettings;
 use crate::error::ApiError;
+use crate::graphql::GraphqlSettings;
 
 /// A resolver bound to `Type.field` by name.
 pub type Resolver = Arc<dyn for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync>;
@@ -32,8 +32,9 @@ pub type Resolver = Arc<dyn for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> +
 /// Builds a resolver for a field carrying a datasource directive (`@rest`,
 /// `@graphql`). Given the directive, the field and where it was declared.
 pub trait DirectiveResolverFactory: Send + Sync {
-    /// Directive names this factory handles.
-    fn directives(&self) -> &[&'static str];
+    /// The directive names this provider answers for (asked once per schema
+    /// build: the schema knows no provider's directives of its own).
+    fn directive_names(&self) -> &[&'static str];
     /// A resolver for the field, or a message explaining what is wrong.
     fn build(&self, site: &FieldSite<'_>) -> Result<Resolver, String>;
     /// A schema extension the factory's resolvers rely on (e.g. one that puts
@@ -93,10 +94,6 @@ impl Bindings {
     pub fn merge(&mut self, other: &mut Bindings) {
         self.resolvers.extend(other.resolvers.drain());
         self.factories.append(&mut other.factories);
-    }
-
-    pub fn is_bound(&self, type_field: &str) -> bool {
-        self.resolvers.contains_key(type_field)
     }
 }
 
@@ -213,145 +210,176 @@ fn loc(source: &str, pos: Pos) -> String {
     format!("{source}:{}", pos.line)
 }
 
-/// Parses and merges SDL sources.
-pub fn parse_sources(sources: &[SdlSource]) -> Result<Document, SchemaError> {
-    let mut errors = Vec::new();
-    let mut types: BTreeMap<String, MergedType> = BTreeMap::new();
-    let mut query = None;
-    let mut mutation = None;
-    let mut declared_directives = HashSet::new();
+/// Parses and merges SDL sources; `bindings` says which directives the
+/// registered providers answer for.
+pub fn parse_sources(sources: &[SdlSource], bindings: &Bindings) -> Result<Document, SchemaError> {
+    let mut merger = Merger {
+        directives: DirectiveRegistry::new(bindings),
+        errors: Vec::new(),
+        types: BTreeMap::new(),
+        query: None,
+        mutation: None,
+        declared_directives: HashSet::new(),
+    };
     for src in sources {
+        merger.add_source(src);
+    }
+    merger.finish()
+}
+
+/// The state of [`parse_sources`]: what is merged so far, and every problem.
+struct Merger<'a> {
+    directives: DirectiveRegistry<'a>,
+    errors: Vec<String>,
+    types: BTreeMap<String, MergedType>,
+    query: Option<String>,
+    mutation: Option<String>,
+    declared_directives: HashSet<String>,
+}
+
+impl Merger<'_> {
+    fn add_source(&mut self, src: &SdlSource) {
         let doc: ServiceDocument = match async_graphql_parser::parse_schema(&src.text) {
             Ok(d) => d,
             Err(e) => {
                 let line = e.positions().next().map_or(1, |p| p.line);
-                errors.push(format!(
+                self.errors.push(format!(
                     "{}:{line}: {}",
                     src.name,
                     first_line(&e.to_string())
                 ));
-                continue;
+                return;
             }
         };
         for def in doc.definitions {
             match def {
-                TypeSystemDefinition::Schema(s) => {
-                    if let Some(q) = &s.node.query {
-                        query = Some(q.node.to_string());
-                    }
-                    if let Some(m) = &s.node.mutation {
-                        mutation = Some(m.node.to_string());
-                    }
-                    if s.node.subscription.is_some() {
-                        errors.push(format!(
-                            "{}: subscriptions are not supported",
-                            loc(&src.name, s.pos)
-                        ));
-                    }
-                }
+                TypeSystemDefinition::Schema(s) => self.add_schema(&s, &src.name),
                 TypeSystemDefinition::Directive(d) => {
                     let name = d.node.name.node.to_string();
-                    if !is_known_directive(&name) {
-                        errors.push(format!(
+                    if !self.directives.is_known(&name) {
+                        self.errors.push(format!(
                             "{}: unknown directive @{name}: authgate implements @{}",
                             loc(&src.name, d.pos),
-                            known_directives().join(", @")
+                            self.directives.list()
                         ));
                     }
-                    declared_directives.insert(name);
+                    self.declared_directives.insert(name);
                 }
-                TypeSystemDefinition::Type(t) => {
-                    let location = loc(&src.name, t.pos);
-                    errors.extend(misplaced_authz(&t.node, &src.name));
-                    let def = t.node;
-                    let name = def.name.node.to_string();
-                    let fields_with_src = |fields: Vec<Positioned<FieldDefinition>>| {
-                        fields
-                            .into_iter()
-                            .map(|f| (f, src.name.clone()))
-                            .collect::<Vec<_>>()
-                    };
-                    let kind = match def.kind {
-                        TypeKind::Scalar => MergedKind::Scalar,
-                        TypeKind::Object(o) => MergedKind::Object {
-                            implements: o.implements.iter().map(|n| n.node.to_string()).collect(),
-                            fields: fields_with_src(o.fields),
-                        },
-                        TypeKind::Interface(i) => MergedKind::Interface {
-                            fields: fields_with_src(i.fields),
-                        },
-                        TypeKind::Union(u) => MergedKind::Union {
-                            members: u.members.iter().map(|n| n.node.to_string()).collect(),
-                        },
-                        TypeKind::Enum(e) => MergedKind::Enum {
-                            values: e
-                                .values
-                                .iter()
-                                .map(|v| {
-                                    let deprecated = v
-                                        .node
-                                        .directives
-                                        .iter()
-                                        .find(|d| d.node.name.node == "deprecated")
-                                        .map(|d| deprecation_reason(&d.node));
-                                    (
-                                        v.node.value.node.to_string(),
-                                        v.node.description.as_ref().map(|d| d.node.clone()),
-                                        deprecated,
-                                    )
-                                })
-                                .collect(),
-                        },
-                        TypeKind::InputObject(i) => MergedKind::InputObject { fields: i.fields },
-                    };
-                    match types.get_mut(&name) {
-                        Some(existing) if def.extend || existing_is_extendable(existing, &kind) => {
-                            if !def.extend {
-                                errors.push(format!(
-                                    "{location}: type {name} is already defined at {}; use `extend type {name}`",
-                                    existing.location
-                                ));
-                                continue;
-                            }
-                            existing.directives.extend(def.directives);
-                            merge_kind(&mut existing.kind, kind, &name, &location, &mut errors);
-                        }
-                        Some(existing) => errors.push(format!(
-                            "{location}: type {name} is already defined at {}",
-                            existing.location
-                        )),
-                        None => {
-                            types.insert(
-                                name.clone(),
-                                MergedType {
-                                    name,
-                                    kind,
-                                    description: def.description.map(|d| d.node),
-                                    directives: def.directives,
-                                    location,
-                                },
-                            );
-                        }
-                    }
-                }
+                TypeSystemDefinition::Type(t) => self.add_type(t, &src.name),
             }
         }
     }
-    let query = query.unwrap_or_else(|| "Query".to_owned());
-    let mutation = mutation.or_else(|| types.contains_key("Mutation").then(|| "Mutation".into()));
-    if !types.contains_key(&query) {
-        errors.push(format!("the schema has no `{query}` type"));
+
+    /// `schema { query: … mutation: … }`
+    fn add_schema(&mut self, s: &Positioned<SchemaDefinition>, src: &str) {
+        if let Some(q) = &s.node.query {
+            self.query = Some(q.node.to_string());
+        }
+        if let Some(m) = &s.node.mutation {
+            self.mutation = Some(m.node.to_string());
+        }
+        if s.node.subscription.is_some() {
+            self.errors.push(format!(
+                "{}: subscriptions are not supported",
+                loc(src, s.pos)
+            ));
+        }
     }
-    if errors.is_empty() {
-        Ok(Document {
-            types,
-            query,
-            mutation,
-            declared_directives,
-        })
-    } else {
-        Err(SchemaError(errors))
+
+    /// A type definition or `extend type`, merged into what is there.
+    fn add_type(&mut self, t: Positioned<TypeDefinition>, src: &str) {
+        let location = loc(src, t.pos);
+        self.errors.extend(misplaced_authz(&t.node, src));
+        let def = t.node;
+        let name = def.name.node.to_string();
+        let kind = merged_kind(def.kind, src);
+        match self.types.get_mut(&name) {
+            Some(existing) if def.extend => {
+                existing.directives.extend(def.directives);
+                merge_kind(&mut existing.kind, kind, &name, &location, &mut self.errors);
+            }
+            Some(existing) => self.errors.push(format!(
+                "{location}: type {name} is already defined at {}",
+                existing.location
+            )),
+            None => {
+                self.types.insert(
+                    name.clone(),
+                    MergedType {
+                        name,
+                        kind,
+                        description: def.description.map(|d| d.node),
+                        directives: def.directives,
+                        location,
+                    },
+                );
+            }
+        }
     }
+
+    fn finish(mut self) -> Result<Document, SchemaError> {
+        let query = self.query.unwrap_or_else(|| "Query".to_owned());
+        let mutation = self.mutation.or_else(|| {
+            self.types
+                .contains_key("Mutation")
+                .then(|| "Mutation".into())
+        });
+        if !self.types.contains_key(&query) {
+            self.errors
+                .push(format!("the schema has no `{query}` type"));
+        }
+        if self.errors.is_empty() {
+            Ok(Document {
+                types: self.types,
+                query,
+                mutation,
+                declared_directives: self.declared_directives,
+            })
+        } else {
+            Err(SchemaError(self.errors))
+        }
+    }
+}
+
+/// One definition's kind, its fields tagged with the file they come from.
+fn merged_kind(kind: TypeKind, src: &str) -> MergedKind {
+    let fields_with_src = |fields: Vec<Positioned<FieldDefinition>>| {
+        fields
+            .into_iter()
+            .map(|f| (f, src.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    match kind {
+        TypeKind::Scalar => MergedKind::Scalar,
+        TypeKind::Object(o) => MergedKind::Object {
+            implements: o.implements.iter().map(|n| n.node.to_string()).collect(),
+            fields: fields_with_src(o.fields),
+        },
+        TypeKind::Interface(i) => MergedKind::Interface {
+            fields: fields_with_src(i.fields),
+        },
+        TypeKind::Union(u) => MergedKind::Union {
+            members: u.members.iter().map(|n| n.node.to_string()).collect(),
+        },
+        TypeKind::Enum(e) => MergedKind::Enum {
+            values: e.values.iter().map(|v| enum_value(&v.node)).collect(),
+        },
+        TypeKind::InputObject(i) => MergedKind::InputObject { fields: i.fields },
+    }
+}
+
+/// `(value, description, deprecation reason)`
+fn enum_value(v: &EnumValueDefinition) -> (String, Option<String>, Option<String>) {
+    let deprecated = v
+        .directives
+        .iter()
+        .find(|d| d.node.name.node == "deprecated")
+        .map(|d| deprecation_reason(&d.node));
+    (
+        v.value.node.to_string(),
+        v.description.as_ref().map(|d| d.node.clone()),
+        deprecated,
+    )
 }
 
 /// Authorization directives where nothing would enforce them: on an
@@ -509,10 +537,6 @@ fn authz_index(doc: &Document, errors: &mut Vec<String>) -> AuthzIndex {
     index
 }
 
-fn existing_is_extendable(_existing: &MergedType, _new: &MergedKind) -> bool {
-    false
-}
-
 fn merge_kind(
     existing: &mut MergedKind,
     new: MergedKind,
@@ -578,16 +602,53 @@ fn deprecation_reason(d: &ConstDirective) -> String {
         .unwrap_or_else(|| "No longer supported".to_owned())
 }
 
-fn known_directives() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = AUTHZ_DIRECTIVES.to_vec();
-    v.extend_from_slice(STANDARD_DIRECTIVES);
-    v.push(MAP_DIRECTIVE);
-    v.extend_from_slice(crate::datasources::DIRECTIVES);
-    v
+/// The directives a schema may use: authgate's own, and those of each
+/// registered provider, which it names itself (`directive_names`), so that
+/// this module never names a provider's directives.
+struct DirectiveRegistry<'a> {
+    /// provider directive names, in registration order, with their provider
+    providers: Vec<(&'static str, &'a Arc<dyn DirectiveResolverFactory>)>,
 }
 
-fn is_known_directive(name: &str) -> bool {
-    known_directives().contains(&name)
+impl<'a> DirectiveRegistry<'a> {
+    fn new(bindings: &'a Bindings) -> Self {
+        let mut providers: Vec<(&'static str, &'a Arc<dyn DirectiveResolverFactory>)> = Vec::new();
+        for f in &bindings.factories {
+            for name in f.directive_names() {
+                // a later registration wins, as a later binding does
+                providers.retain(|(n, _)| n != name);
+                providers.push((name, f));
+            }
+        }
+        Self { providers }
+    }
+
+    /// authgate's own directives, which no provider answers for
+    fn is_builtin(name: &str) -> bool {
+        AUTHZ_DIRECTIVES.contains(&name)
+            || STANDARD_DIRECTIVES.contains(&name)
+            || name == MAP_DIRECTIVE
+    }
+
+    fn is_known(&self, name: &str) -> bool {
+        Self::is_builtin(name) || self.provider(name).is_some()
+    }
+
+    fn provider(&self, name: &str) -> Option<&'a Arc<dyn DirectiveResolverFactory>> {
+        self.providers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+    }
+
+    /// Every known name, for messages: `a, @b, @c`.
+    fn list(&self) -> String {
+        let mut v: Vec<&str> = AUTHZ_DIRECTIVES.to_vec();
+        v.extend_from_slice(STANDARD_DIRECTIVES);
+        v.push(MAP_DIRECTIVE);
+        v.extend(self.providers.iter().map(|(n, _)| *n));
+        v.join(", @")
+    }
 }
 
 fn type_ref(ty: &Type) -> TypeRef {
@@ -633,120 +694,155 @@ pub fn build(
     sources: &[SdlSource],
     bindings: &Bindings,
 ) -> Result<BuiltSchema, SchemaError> {
-    let doc = parse_sources(sources)?;
+    let doc = parse_sources(sources, bindings)?;
+    let directives = DirectiveRegistry::new(bindings);
     let mut errors = Vec::new();
-    let root_types: HashSet<&str> = std::iter::once(doc.query.as_str())
-        .chain(doc.mutation.as_deref())
-        .collect();
     for d in &doc.declared_directives {
-        if !is_known_directive(d) {
+        if !directives.is_known(d) {
             errors.push(format!("unknown directive @{d}"));
         }
     }
     let index = Arc::new(authz_index(&doc, &mut errors));
-    let mut factories: HashMap<&str, &Arc<dyn DirectiveResolverFactory>> = HashMap::new();
-    for f in &bindings.factories {
-        for d in f.directives() {
-            factories.insert(d, f);
-        }
-    }
-
+    let cx = BuildContext {
+        doc: &doc,
+        root_types: std::iter::once(doc.query.as_str())
+            .chain(doc.mutation.as_deref())
+            .collect(),
+        index: &index,
+        bindings,
+        directives: &directives,
+    };
     let mut builder = dynamic::Schema::build(&doc.query, doc.mutation.as_deref(), None);
     for ty in doc.types.values() {
-        for d in &ty.directives {
-            let dn = d.node.name.node.as_str();
-            if !is_known_directive(dn) {
-                errors.push(format!(
-                    "{}: unknown directive @{dn} on type {}",
-                    ty.location, ty.name
-                ));
-            }
-        }
-        match &ty.kind {
-            MergedKind::Scalar => {
-                let scalar = Scalar::new(ty.name.clone());
-                let scalar = match ty.name.as_str() {
-                    "DateTime" => scalar
-                        .validator(|v| matches!(v, Value::String(_)))
-                        .specified_by_url("https://scalars.graphql.org/andimarek/date-time"),
-                    _ => scalar,
-                };
-                builder = builder.register(describe(scalar, &ty.description));
-            }
-            MergedKind::Enum { values } => {
-                let mut e = Enum::new(ty.name.clone());
-                for (v, desc, deprecated) in values {
-                    let mut item = dynamic::EnumItem::new(v.clone());
-                    if let Some(d) = desc {
-                        item = item.description(d.clone());
-                    }
-                    if let Some(r) = deprecated {
-                        item = item.deprecation(Some(r));
-                    }
-                    e = e.item(item);
-                }
-                builder = builder.register(describe(e, &ty.description));
-            }
-            MergedKind::InputObject { fields } => {
-                let mut io = InputObject::new(ty.name.clone());
-                for f in fields {
-                    io = io.field(input_value(&f.node));
-                }
-                if ty.directives.iter().any(|d| d.node.name.node == "oneOf") {
-                    io = io.oneof();
-                }
-                builder = builder.register(describe(io, &ty.description));
-            }
-            MergedKind::Union { members } => {
-                let mut u = Union::new(ty.name.clone());
-                for m in members {
-                    u = u.possible_type(m.clone());
-                }
-                builder = builder.register(describe(u, &ty.description));
-            }
-            MergedKind::Interface { fields } => {
-                let mut i = Interface::new(ty.name.clone());
-                for (f, _) in fields {
-                    let mut field = InterfaceField::new(
-                        f.node.name.node.to_string(),
-                        type_ref(&f.node.ty.node),
-                    );
-                    for a in &f.node.arguments {
-                        field = field.argument(input_value(&a.node));
-                    }
-                    i = i.field(field);
-                }
-                builder = builder.register(describe(i, &ty.description));
-            }
-            MergedKind::Object { implements, fields } => {
-                let mut obj = Object::new(ty.name.clone());
-                for i in implements {
-                    obj = obj.implement(i.clone());
-                }
-                for (f, src) in fields {
-                    match build_field(
-                        &doc,
-                        ty,
-                        f,
-                        src,
-                        root_types.contains(ty.name.as_str()),
-                        &index,
-                        bindings,
-                        &factories,
-                    ) {
-                        Ok(field) => obj = obj.field(field),
-                        Err(e) => errors.push(e),
-                    }
-                }
-                builder = builder.register(describe(obj, &ty.description));
-            }
-        }
+        builder = register_type(builder, ty, &cx, &mut errors);
     }
     if !errors.is_empty() {
         return Err(SchemaError(errors));
     }
+    let schema = configure(builder, settings, bindings)
+        .finish()
+        .map_err(|e| SchemaError(vec![format!("the schema is invalid: {e}")]))?;
+    let sdl = schema.sdl();
+    Ok(BuiltSchema { schema, sdl })
+}
+
+/// What building a type or field reads besides the type itself.
+struct BuildContext<'a> {
+    doc: &'a Document,
+    /// the query and mutation types
+    root_types: HashSet<&'a str>,
+    index: &'a Arc<AuthzIndex>,
+    bindings: &'a Bindings,
+    directives: &'a DirectiveRegistry<'a>,
+}
+
+/// Registers one merged type; problems go to `errors`.
+fn register_type(
+    builder: dynamic::SchemaBuilder,
+    ty: &MergedType,
+    cx: &BuildContext<'_>,
+    errors: &mut Vec<String>,
+) -> dynamic::SchemaBuilder {
+    for d in &ty.directives {
+        let dn = d.node.name.node.as_str();
+        if !cx.directives.is_known(dn) {
+            errors.push(format!(
+                "{}: unknown directive @{dn} on type {}",
+                ty.location, ty.name
+            ));
+        }
+    }
+    match &ty.kind {
+        MergedKind::Scalar => builder.register(describe(scalar_type(&ty.name), &ty.description)),
+        MergedKind::Enum { values } => {
+            builder.register(describe(enum_type(&ty.name, values), &ty.description))
+        }
+        MergedKind::InputObject { fields } => {
+            builder.register(describe(input_object_type(ty, fields), &ty.description))
+        }
+        MergedKind::Union { members } => {
+            let mut u = Union::new(ty.name.clone());
+            for m in members {
+                u = u.possible_type(m.clone());
+            }
+            builder.register(describe(u, &ty.description))
+        }
+        MergedKind::Interface { fields } => {
+            builder.register(describe(interface_type(&ty.name, fields), &ty.description))
+        }
+        MergedKind::Object { implements, fields } => {
+            let mut obj = Object::new(ty.name.clone());
+            for i in implements {
+                obj = obj.implement(i.clone());
+            }
+            for (f, src) in fields {
+                match build_field(cx, ty, f, src) {
+                    Ok(field) => obj = obj.field(field),
+                    Err(e) => errors.push(e),
+                }
+            }
+            builder.register(describe(obj, &ty.description))
+        }
+    }
+}
+
+fn scalar_type(name: &str) -> Scalar {
+    let scalar = Scalar::new(name.to_owned());
+    match name {
+        "DateTime" => scalar
+            .validator(|v| matches!(v, Value::String(_)))
+            .specified_by_url("https://scalars.graphql.org/andimarek/date-time"),
+        _ => scalar,
+    }
+}
+
+fn enum_type(name: &str, values: &[(String, Option<String>, Option<String>)]) -> Enum {
+    let mut e = Enum::new(name.to_owned());
+    for (v, desc, deprecated) in values {
+        let mut item = dynamic::EnumItem::new(v.clone());
+        if let Some(d) = desc {
+            item = item.description(d.clone());
+        }
+        if let Some(r) = deprecated {
+            item = item.deprecation(Some(r));
+        }
+        e = e.item(item);
+    }
+    e
+}
+
+fn input_object_type(ty: &MergedType, fields: &[Positioned<InputValueDefinition>]) -> InputObject {
+    let mut io = InputObject::new(ty.name.clone());
+    for f in fields {
+        io = io.field(input_value(&f.node));
+    }
+    if ty.directives.iter().any(|d| d.node.name.node == "oneOf") {
+        io = io.oneof();
+    }
+    io
+}
+
+fn interface_type(name: &str, fields: &[(Positioned<FieldDefinition>, String)]) -> Interface {
+    let mut i = Interface::new(name.to_owned());
+    for (f, _) in fields {
+        let mut field =
+            InterfaceField::new(f.node.name.node.to_string(), type_ref(&f.node.ty.node));
+        for a in &f.node.arguments {
+            field = field.argument(input_value(&a.node));
+        }
+        i = i.field(field);
+    }
+    i
+}
+
+/// Limits, the providers' extensions and introspection, from the settings.
+fn configure(
+    builder: dynamic::SchemaBuilder,
+    settings: &GraphqlSettings,
+    bindings: &Bindings,
+) -> dynamic::SchemaBuilder {
     let l = &settings.limits;
-    builder = builder
+    let mut builder = builder
         .limit_depth(l.max_depth)
         .limit_complexity(l.max_complexity)
         .limit_recursive_depth(l.max_depth.saturating_mul(4).max(32))
@@ -767,11 +863,7 @@ pub fn build(
     if !settings.suggestions {
         builder = builder.disable_suggestions();
     }
-    let schema = builder
-        .finish()
-        .map_err(|e| SchemaError(vec![format!("the schema is invalid: {e}")]))?;
-    let sdl = schema.sdl();
-    Ok(BuiltSchema { schema, sdl })
+    builder
 }
 
 trait Describe: Sized {
@@ -789,16 +881,14 @@ fn describe<T: Describe>(t: T, d: &Option<String>) -> T {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One field of an object type: its resolver (bound by name, built by a
+/// provider's directive, or the default one), wrapped by its authorization
+/// requirements and by the error recorder.
 fn build_field(
-    doc: &Document,
+    cx: &BuildContext<'_>,
     parent: &MergedType,
     f: &Positioned<FieldDefinition>,
     src: &str,
-    is_root: bool,
-    index: &Arc<AuthzIndex>,
-    bindings: &Bindings,
-    factories: &HashMap<&str, &Arc<dyn DirectiveResolverFactory>>,
 ) -> Result<Field, String> {
     let location = loc(src, f.pos);
     let name = f.node.name.node.to_string();
@@ -806,77 +896,45 @@ fn build_field(
     let here = |msg: String| format!("{location}: field {key}: {msg}");
 
     // a directive that could not be read was reported by `authz_index`
-    let reqs = index
+    let reqs = cx
+        .index
         .field(&parent.name, &name)
         .map(|f| f.requirements.clone())
         .unwrap_or_default();
     let return_type = base_name(&f.node.ty.node);
-    if !doc.types.contains_key(return_type)
+    if !cx.doc.types.contains_key(return_type)
         && !matches!(return_type, "String" | "Int" | "Float" | "Boolean" | "ID")
     {
         return Err(here(format!("unknown type {return_type}")));
     }
-
-    let mut rename = None;
-    let mut resolver: Option<Resolver> = None;
-    for d in &f.node.directives {
-        let dn = d.node.name.node.as_str();
-        if AUTHZ_DIRECTIVES.contains(&dn) || STANDARD_DIRECTIVES.contains(&dn) {
-            continue;
-        }
-        if dn == MAP_DIRECTIVE {
-            match d.node.get_argument("from").map(|v| &v.node) {
-                Some(Value::String(s)) => rename = Some(s.clone()),
-                _ => return Err(here("@map needs `from: \"json_key\"`".into())),
-            }
-            continue;
-        }
-        if let Some(factory) = factories.get(dn) {
-            if resolver.is_some() {
-                return Err(here("has more than one datasource directive".into()));
-            }
-            let site = FieldSite {
-                type_name: &parent.name,
-                field: &f.node,
-                directive: &d.node,
-                types: &doc.types,
-                location: &location,
-                is_root,
-                authz: index,
-            };
-            resolver = Some(
-                factory
-                    .build(&site)
-                    .map_err(|e| here(format!("@{dn}: {e}")))?,
-            );
-            continue;
-        }
-        if crate::datasources::DIRECTIVES.contains(&dn) {
-            return Err(here(format!("@{dn} is not available in this build")));
-        }
-        return Err(here(format!(
-            "unknown directive @{dn}: authgate implements @{}",
-            known_directives().join(", @")
-        )));
-    }
-    if let Some(bound) = bindings.resolvers.get(&key) {
-        if resolver.is_some() {
-            return Err(here(
-                "is bound to a built-in resolver and also has a datasource directive".into(),
-            ));
-        }
-        resolver = Some(bound.clone());
-    }
+    let is_root = cx.root_types.contains(parent.name.as_str());
+    let site = |directive| FieldSite {
+        type_name: &parent.name,
+        field: &f.node,
+        directive,
+        types: &cx.doc.types,
+        location: &location,
+        is_root,
+        authz: cx.index,
+    };
+    let FieldDirectives { rename, provided } =
+        field_directives(cx.directives, &f.node, site).map_err(here)?;
     let resolver =
-        match resolver {
-            Some(r) => r,
-            None if is_root => return Err(here(
+        match (provided, cx.bindings.resolvers.get(&key)) {
+            (Some(_), Some(_)) => {
+                return Err(here(
+                    "is bound to a built-in resolver and also has a datasource directive".into(),
+                ))
+            }
+            (Some(r), None) => r,
+            (None, Some(bound)) => bound.clone(),
+            (None, None) if is_root => return Err(here(
                 "nothing resolves it: add a datasource directive (@rest, @graphql) or remove it"
                     .into(),
             )),
-            None => default_resolver(
+            (None, None) => default_resolver(
                 rename.unwrap_or_else(|| name.clone()),
-                doc.types.get(return_type).is_some_and(|t| {
+                cx.doc.types.get(return_type).is_some_and(|t| {
                     matches!(
                         t.kind,
                         MergedKind::Interface { .. } | MergedKind::Union { .. }
@@ -890,23 +948,74 @@ fn build_field(
         guarded(reqs, resolver)
     };
     let resolver = catching(resolver, f.node.ty.node.nullable);
+    Ok(field_definition(name, &f.node, resolver))
+}
 
-    let mut field = Field::new(name, type_ref(&f.node.ty.node), move |ctx| resolver(ctx));
-    for a in &f.node.arguments {
+/// What a field's directives say about its resolver.
+struct FieldDirectives {
+    /// `@map(from:)`: the parent's key the default resolver reads
+    rename: Option<String>,
+    /// the resolver a provider built for its directive
+    provided: Option<Resolver>,
+}
+
+/// Reads a field's directives: authgate's own are skipped (authorization is
+/// indexed already), `@map` renames, a provider's builds the resolver.
+fn field_directives<'f>(
+    directives: &DirectiveRegistry<'_>,
+    field: &'f FieldDefinition,
+    site: impl Fn(&'f ConstDirective) -> FieldSite<'f>,
+) -> Result<FieldDirectives, String> {
+    let mut out = FieldDirectives {
+        rename: None,
+        provided: None,
+    };
+    for d in &field.directives {
+        let dn = d.node.name.node.as_str();
+        if dn == MAP_DIRECTIVE {
+            match d.node.get_argument("from").map(|v| &v.node) {
+                Some(Value::String(s)) => out.rename = Some(s.clone()),
+                _ => return Err("@map needs `from: \"json_key\"`".into()),
+            }
+        } else if DirectiveRegistry::is_builtin(dn) {
+            continue;
+        } else if let Some(provider) = directives.provider(dn) {
+            if out.provided.is_some() {
+                return Err("has more than one datasource directive".into());
+            }
+            out.provided = Some(
+                provider
+                    .build(&site(&d.node))
+                    .map_err(|e| format!("@{dn}: {e}"))?,
+            );
+        } else {
+            return Err(format!(
+                "unknown directive @{dn}: authgate implements @{}",
+                directives.list()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The field as the schema declares it: type, arguments, description and
+/// deprecation, resolved by `resolver`.
+fn field_definition(name: String, def: &FieldDefinition, resolver: Resolver) -> Field {
+    let mut field = Field::new(name, type_ref(&def.ty.node), move |ctx| resolver(ctx));
+    for a in &def.arguments {
         field = field.argument(input_value(&a.node));
     }
-    if let Some(d) = &f.node.description {
+    if let Some(d) = &def.description {
         field = field.description(d.node.clone());
     }
-    if let Some(d) = f
-        .node
+    if let Some(d) = def
         .directives
         .iter()
         .find(|d| d.node.name.node == "deprecated")
     {
         field = field.deprecation(Some(&deprecation_reason(&d.node)));
     }
-    Ok(field)
+    field
 }
 
 /// Checks every requirement before the inner resolver runs.
@@ -923,14 +1032,11 @@ fn guarded(reqs: Arc<Vec<Requirement>>, inner: Resolver) -> Resolver {
     })
 }
 
-/// Marks an error already recorded (with its path) by [`catching`]; the HTTP
-/// layer drops it from the response.
-pub const PROPAGATED: &str = "__authgate_error_propagated__";
-
 /// async-graphql 7's dynamic executor drops a failed field from `data` and
 /// records its error without a `path`. This records the error with its path
 /// and answers `null` for a nullable field (GraphQL's rules); for a non-null
-/// field the error propagates (marked so it is not reported twice).
+/// field the error propagates ([`crate::error::propagated`], so it is not
+/// reported twice).
 fn catching(inner: Resolver, nullable: bool) -> Resolver {
     Arc::new(move |rctx: ResolverContext<'_>| {
         let c = rctx.ctx;
@@ -944,7 +1050,7 @@ fn catching(inner: Resolver, nullable: bool) -> Resolver {
                         if nullable {
                             Ok(None)
                         } else {
-                            Err(async_graphql::Error::new(PROPAGATED))
+                            Err(crate::error::propagated())
                         }
                     }
                 }

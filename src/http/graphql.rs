@@ -15,9 +15,10 @@ use serde_json::json;
 
 use super::{AppState, RequestId};
 use crate::auth::{Principal, Rejection};
-use crate::config::{LimitSettings, Secret};
-use crate::error::Code;
+use crate::error::{code_of, is_propagated, set_code, Code};
+use crate::graphql::LimitSettings;
 use crate::graphql::{RequestContext, RequestMeta};
+use crate::secret::Secret;
 use crate::strict_json;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -81,7 +82,7 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
 /// Browsers send these cross-site without a preflight; refuse them unless a
 /// header proves a preflight (Apollo Server's CSRF prevention).
 fn csrf_refused(state: &AppState, headers: &HeaderMap) -> bool {
-    let csrf = &state.settings.server.csrf;
+    let csrf = &state.server.csrf;
     if !csrf.enabled {
         return false;
     }
@@ -122,7 +123,7 @@ fn client_ip(state: &AppState, req: &Request) -> IpAddr {
         .get_all("x-forwarded-for")
         .iter()
         .map(|v| v.to_str().unwrap_or(""));
-    state.settings.client_ip(peer, xff)
+    super::client_ip(&state.server.trusted_proxies, peer, xff)
 }
 
 /// The bearer token: exactly one `Authorization` header, scheme
@@ -164,11 +165,11 @@ fn cookies(headers: &HeaderMap) -> Vec<(String, Secret)> {
 pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let is_get = req.method() == Method::GET;
     if is_get
-        && state.settings.graphql.graphiql
+        && state.graphql.graphiql
         && req.uri().query().is_none_or(|q| !q.contains("query="))
         && accepts_html(req.headers())
     {
-        return super::graphiql(&state.settings.graphql.path).into_response();
+        return super::graphiql(&state.graphql.path).into_response();
     }
     let Some(media) = negotiate(req.headers()) else {
         return refuse(
@@ -195,10 +196,7 @@ pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Respon
     let headers = req.headers().clone();
 
     let batch = if is_get {
-        match from_query_string(
-            req.uri().query().unwrap_or(""),
-            &state.settings.graphql.limits,
-        ) {
+        match from_query_string(req.uri().query().unwrap_or(""), &state.graphql.limits) {
             Ok(r) => r,
             Err(resp) => return resp.into_response_with(media),
         }
@@ -212,7 +210,7 @@ pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Respon
     let (principal, token) = match bearer(&headers) {
         // no header: the access-token cookie, when configured
         Ok(None) => {
-            let name = &state.settings.session.access_token_cookie;
+            let name = &state.access_token_cookie;
             let token = if name.is_empty() {
                 None
             } else {
@@ -427,7 +425,7 @@ async fn from_body(state: &AppState, req: Request) -> Result<Batch, Refusal> {
             allow_post_only: false,
         });
     }
-    let limit = state.settings.server.body_limit;
+    let limit = state.server.body_limit;
     let bytes = axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| Refusal {
@@ -437,7 +435,7 @@ async fn from_body(state: &AppState, req: Request) -> Result<Batch, Refusal> {
             allow_post_only: false,
         })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Refusal::bad("the body is not UTF-8"))?;
-    let limits = &state.settings.graphql.limits;
+    let limits = &state.graphql.limits;
     let value =
         strict_json::body(text, limits.max_nesting).map_err(|e| json_refusal("the body", &e))?;
     match value {
@@ -501,7 +499,7 @@ async fn execute(
     request_id: String,
     headers: &HeaderMap,
 ) -> Response {
-    let timeout = state.settings.server.request_timeout;
+    let timeout = state.server.request_timeout;
     let rc = RequestContext {
         principal,
         meta: RequestMeta {
@@ -602,17 +600,17 @@ fn record(
 ) {
     let mut outcome = None;
     for e in &resp.errors {
-        let code = error_code(e);
-        match code.as_deref() {
-            Some("FORBIDDEN") => m.record_auth("forbidden"),
-            Some("UNAUTHENTICATED") => m.record_auth("unauthenticated"),
+        let code = code_of(e);
+        match code {
+            Some(Code::Forbidden) => m.record_auth("forbidden"),
+            Some(Code::Unauthenticated) => m.record_auth("unauthenticated"),
             _ => {}
         }
         if outcome.is_none() {
-            outcome = Some(code.unwrap_or_else(|| Code::InternalServerError.as_str().to_owned()));
+            outcome = Some(code.unwrap_or(Code::InternalServerError));
         }
     }
-    m.record_request(op, outcome.as_deref().unwrap_or("ok"), started.elapsed());
+    m.record_request(op, outcome.map_or("ok", Code::as_str), started.elapsed());
 }
 
 struct Outcome {
@@ -625,43 +623,31 @@ struct Outcome {
 struct Verdict {
     request_error: bool,
     no_data: bool,
-    unauthenticated: Option<String>,
+    unauthenticated: bool,
     unavailable: bool,
     rate_limited: bool,
-}
-
-fn error_code(e: &async_graphql::ServerError) -> Option<String> {
-    e.extensions.as_ref().and_then(|x| match x.get("code") {
-        Some(async_graphql::Value::String(s)) => Some(s.clone()),
-        _ => None,
-    })
 }
 
 impl Outcome {
     fn from_responses(mut responses: Vec<async_graphql::Response>, batched: bool) -> Self {
         for r in &mut responses {
-            r.errors
-                .retain(|e| e.message != crate::graphql::schema::PROPAGATED);
+            r.errors.retain(|e| !is_propagated(e));
             let request_error = r.data == async_graphql::Value::Null
                 && !r.errors.is_empty()
                 && r.errors.iter().all(|e| e.path.is_empty());
             if request_error {
                 for e in &mut r.errors {
-                    if error_code(e).is_none() {
-                        e.extensions
-                            .get_or_insert_with(Default::default)
-                            .set("code", Code::GraphqlValidationFailed.as_str());
+                    if code_of(e).is_none() {
+                        set_code(e, Code::GraphqlValidationFailed);
                     }
                 }
             }
             // resolver errors without a code are bugs: say nothing internal
             for e in &mut r.errors {
-                if !e.path.is_empty() && error_code(e).is_none() {
+                if !e.path.is_empty() && code_of(e).is_none() {
                     tracing::error!(error = %e.message, path = ?e.path, "resolver failed");
                     e.message = "internal error".into();
-                    e.extensions
-                        .get_or_insert_with(Default::default)
-                        .set("code", Code::InternalServerError.as_str());
+                    set_code(e, Code::InternalServerError);
                 }
             }
         }
@@ -683,12 +669,10 @@ impl Outcome {
             ..Default::default()
         };
         for e in &r.errors {
-            match error_code(e).as_deref() {
-                Some("UNAUTHENTICATED") if v.unauthenticated.is_none() => {
-                    v.unauthenticated = Some(e.message.clone());
-                }
-                Some("UPSTREAM_UNAVAILABLE") => v.unavailable = true,
-                Some("RATE_LIMITED") => v.rate_limited = true,
+            match code_of(e) {
+                Some(Code::Unauthenticated) => v.unauthenticated = true,
+                Some(Code::UpstreamUnavailable) => v.unavailable = true,
+                Some(Code::RateLimited) => v.rate_limited = true,
                 _ => {}
             }
         }
@@ -707,7 +691,7 @@ impl Outcome {
                         status = StatusCode::BAD_REQUEST;
                     }
                 } else if v.no_data && !r.errors.is_empty() {
-                    if v.unauthenticated.is_some() {
+                    if v.unauthenticated {
                         status = StatusCode::UNAUTHORIZED;
                         www_auth = Some(challenge(refused));
                     } else if v.rate_limited {

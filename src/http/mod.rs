@@ -1,8 +1,13 @@
 //! The HTTP surface: `/graphql`, `/healthz`, `/readyz`, and the layers every
 //! request passes (request id, trace span, deadline, panic guard, CORS).
 
+mod client_ip;
 mod graphql;
 pub(crate) mod serve;
+mod settings;
+
+pub use client_ip::client_ip;
+pub use settings::{CorsSettings, CsrfSettings, ServerSettings};
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,29 +30,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Principal, Rejection};
-use crate::config::Settings;
-use crate::graphql::BuiltSchema;
-
-/// Turns a bearer token into a principal (the request guard).
-#[async_trait]
-pub trait Authenticate: Send + Sync + 'static {
-    async fn authenticate(&self, token: &str) -> Principal;
-
-    /// Verifies an ID token (signature, `iss`, `aud` = the client id, `exp`)
-    /// and returns its claims. The default refuses every token.
-    async fn verify_id_token(
-        &self,
-        _token: &str,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
-        Err(Rejection::Invalid)
-    }
-
-    /// Readiness of the key set (`/readyz`): `(ready, details)`.
-    fn key_status(&self) -> (bool, serde_json::Value) {
-        (true, serde_json::Value::Null)
-    }
-}
+use crate::auth::Authenticate;
+use crate::graphql::{BuiltSchema, GraphqlSettings};
 
 /// One readiness check of `/readyz`.
 #[async_trait]
@@ -59,9 +43,16 @@ pub trait ReadinessCheck: Send + Sync + 'static {
 
 /// What handlers share.
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// `[server]`: limits, CORS, CSRF, trusted proxies.
+    pub server: ServerSettings,
+    /// `[graphql]` as at start-up: the path, GraphiQL, the request limits
+    /// (reloads change the schema, not these).
+    pub graphql: GraphqlSettings,
+    /// The cookie an access token is read from when no `Authorization`
+    /// header is sent (`session.access_token_cookie`; empty: none).
+    pub access_token_cookie: String,
     /// Swapped whole on reload; a request keeps the schema it started with.
-    pub schema: ArcSwap<BuiltSchema>,
+    pub schema: Arc<ArcSwap<BuiltSchema>>,
     pub authenticator: Arc<dyn Authenticate>,
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
     /// Abuse limits (none: nothing is limited).
@@ -104,8 +95,8 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 
 /// The router, for `Application` and for in-process tests.
 pub fn router(state: Arc<AppState>) -> Router {
-    let s = &state.settings;
-    let path = s.graphql.path.clone();
+    let s = &state.server;
+    let path = state.graphql.path.clone();
     let routes = [path.clone(), "/healthz".to_owned(), "/readyz".to_owned()];
     let trace = TraceLayer::new_for_http()
         .make_span_with(move |req: &Request| {
@@ -171,10 +162,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(cors(s))
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(middleware::from_fn_with_state(
-            s.server.request_timeout,
-            deadline,
-        ))
+        .layer(middleware::from_fn_with_state(s.request_timeout, deadline))
         .layer(trace)
         .layer(middleware::from_fn(request_id))
         .with_state(state)
@@ -266,8 +254,8 @@ impl http_body::Body for Watched {
     }
 }
 
-fn cors(s: &Settings) -> CorsLayer {
-    let c = &s.server.cors;
+fn cors(s: &ServerSettings) -> CorsLayer {
+    let c = &s.cors;
     let origins: Vec<HeaderValue> = c
         .allowed_origins
         .iter()
@@ -280,8 +268,7 @@ fn cors(s: &Settings) -> CorsLayer {
         X_REQUEST_ID.clone(),
     ];
     headers.extend(
-        s.server
-            .csrf
+        s.csrf
             .required_headers
             .iter()
             .chain(&c.allowed_headers)

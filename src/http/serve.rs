@@ -42,7 +42,7 @@ pub(crate) struct ConnLimits {
 }
 
 impl ConnLimits {
-    pub(crate) fn from_settings(s: &crate::config::ServerSettings) -> Self {
+    pub(crate) fn from_settings(s: &super::ServerSettings) -> Self {
         Self {
             header_timeout: s.header_timeout,
             idle_timeout: s.idle_timeout,

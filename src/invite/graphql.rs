@@ -11,15 +11,7 @@ use super::{
     Invitation, InvitationPage, InviteInput, InviteService, RoleChange, StatusFilter, UserRoles,
 };
 use crate::error::ApiError;
-use crate::graphql::{Bindings, RequestContext};
-
-fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
-}
-
-fn strings(v: &[String]) -> Value {
-    Value::List(v.iter().map(|s| Value::String(s.clone())).collect())
-}
+use crate::graphql::{object, strings, Bindings, RequestContext};
 
 fn time(t: Option<std::time::SystemTime>) -> Value {
     t.map_or(Value::Null, |t| Value::String(super::lifecycle::rfc3339(t)))
@@ -27,7 +19,7 @@ fn time(t: Option<std::time::SystemTime>) -> Value {
 
 /// The GraphQL `Invitation` object.
 pub fn invitation_value(i: &Invitation) -> Value {
-    obj([
+    object([
         ("userId", Value::String(i.user_id.clone())),
         ("email", Value::String(i.email.clone())),
         ("roles", strings(&i.roles)),
@@ -35,7 +27,7 @@ pub fn invitation_value(i: &Invitation) -> Value {
         (
             "invitedBy",
             i.invited_by.as_ref().map_or(Value::Null, |by| {
-                obj([
+                object([
                     ("sub", Value::String(by.sub.clone())),
                     ("email", by.email.clone().map_or(Value::Null, Value::String)),
                 ])
@@ -54,7 +46,7 @@ pub fn invitation_value(i: &Invitation) -> Value {
 }
 
 fn page_value(p: &InvitationPage) -> Value {
-    obj([
+    object([
         (
             "items",
             Value::List(p.items.iter().map(invitation_value).collect()),
@@ -66,7 +58,7 @@ fn page_value(p: &InvitationPage) -> Value {
 }
 
 fn user_roles_value(r: &UserRoles) -> Value {
-    obj([
+    object([
         ("userId", Value::String(r.user_id.clone())),
         ("roles", strings(&r.roles)),
     ])

@@ -19,8 +19,8 @@ use crate::auth::{Principal, User};
 use crate::auth0::{
     CreateUser, ManagementClient, ManagementError, ManagementUser, RolePermission, TicketRequest,
 };
-use crate::config::Secret;
 use crate::email::Email;
+use crate::secret::Secret;
 
 /// Largest serialized `metadata` accepted (Auth0 allows more; a back office needs less).
 const MAX_METADATA_BYTES: usize = 16 * 1024;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Longest ticket lifetime Auth0 accepts for a password-change ticket (30 days).
 pub const MAX_TICKET_TTL: Duration = Duration::from_secs(30 * 24 * 3600);

@@ -10,7 +10,7 @@ use super::Metrics;
 use crate::auth0::{
     CallContext, IdentityProvider, ProviderError, SignupRequest, SignupResponse, TokenSet,
 };
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::{Hit, Store, StoreError};
 
 /// A [`Store`] that records latency and errors of every call.

@@ -10,7 +10,7 @@ mod instrument;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -78,6 +78,9 @@ struct Inner {
     token_cache_hits: IntCounter,
     jwks_fetches: IntCounter,
     signing_keys: IntGauge,
+    reloads: IntCounterVec,
+    last_reload_success: IntGauge,
+    last_reload_successful: IntGauge,
     operation_names: Mutex<HashSet<String>>,
     hooks: Mutex<Vec<ScrapeHook>>,
 }
@@ -131,6 +134,12 @@ fn counter(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounte
     Ok(c)
 }
 
+fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
 impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let r = Registry::new_custom(Some("authgate".into()), None)?;
@@ -148,9 +157,18 @@ impl Metrics {
             token_verifications: counter(&r, "token_verifications_total", "Access-token signature verifications (verified-token cache misses)")?,
             token_cache_hits: counter(&r, "token_cache_hits_total", "Access tokens answered from the verified-token cache")?,
             jwks_fetches: counter(&r, "jwks_fetches_total", "HTTP requests to the JWKS endpoint")?,
-            signing_keys: {
-                let g = IntGauge::new("signing_keys", "Signing keys currently loaded (0: no token can be verified)")?;
-                r.register(Box::new(g.clone()))?;
+            signing_keys: gauge(&r, "signing_keys", "Signing keys currently loaded (0: no token can be verified)")?,
+            reloads: {
+                let c = counter_vec(&r, "reloads_total", "Configuration/schema reloads by result (success, failure)", &["result"])?;
+                // both series exist from the start (rate() needs a zero)
+                c.with_label_values(&["success"]);
+                c.with_label_values(&["failure"]);
+                c
+            },
+            last_reload_success: gauge(&r, "config_last_reload_success_timestamp_seconds", "Unix time the serving configuration and schema were loaded")?,
+            last_reload_successful: {
+                let g = gauge(&r, "config_last_reload_successful", "1 if the last reload succeeded (or none was tried), 0 if it failed")?;
+                g.set(1);
                 g
             },
             registry: r,
@@ -160,12 +178,6 @@ impl Metrics {
         Ok(Self {
             inner: Arc::new(inner),
         })
-    }
-
-    /// The registry, for modules that register their own collectors
-    /// (names get the `authgate_` prefix).
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
     }
 
     /// Runs `hook` before each scrape (to copy counters kept elsewhere).
@@ -317,6 +329,25 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// The serving configuration and schema were loaded at `at` (Unix
+    /// seconds): at start-up, before any reload.
+    pub fn set_config_loaded_at(&self, at: u64) {
+        self.inner
+            .last_reload_success
+            .set(i64::try_from(at).unwrap_or(i64::MAX));
+    }
+
+    /// One configuration/schema reload, applied (`ok`, at `at` Unix
+    /// seconds) or refused (the previous configuration keeps serving).
+    pub fn record_reload(&self, ok: bool, at: u64) {
+        let result = if ok { "success" } else { "failure" };
+        self.inner.reloads.with_label_values(&[result]).inc();
+        if ok {
+            self.set_config_loaded_at(at);
+        }
+        self.inner.last_reload_successful.set(i64::from(ok));
+    }
+
     /// Copies the guard's counters (monotonic totals) at scrape time.
     pub fn set_guard_stats(&self, stats: crate::auth::GuardStats, keys: usize) {
         fn catch_up(c: &IntCounter, total: u64) {
@@ -331,12 +362,6 @@ impl Metrics {
         self.inner
             .signing_keys
             .set(i64::try_from(keys).unwrap_or(i64::MAX));
-    }
-
-    /// Makes these the metrics [`record_upstream`] writes to (the first call
-    /// in a process wins; a production process runs one gateway).
-    pub fn install_global(&self) {
-        let _ = GLOBAL.set(self.clone());
     }
 }
 
@@ -364,17 +389,6 @@ pub fn operation_name_of(query: &str) -> Option<&str> {
         .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
         .unwrap_or(rest.len());
     (end > 0).then(|| &rest[..end])
-}
-
-static GLOBAL: OnceLock<Metrics> = OnceLock::new();
-
-/// One datasource call, recorded in the process's gateway metrics (see
-/// [`Metrics::install_global`]); prefer [`Metrics::record_upstream`] where a
-/// handle is at hand. Does nothing before a gateway is built.
-pub fn record_upstream(source: &str, status: u16, elapsed: Duration) {
-    if let Some(m) = GLOBAL.get() {
-        m.record_upstream(source, status, elapsed);
-    }
 }
 
 /// `GET /metrics` (for the metrics listener).

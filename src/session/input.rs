@@ -2,8 +2,8 @@
 
 use async_graphql::dynamic::ValueAccessor;
 
-use crate::config::Secret;
 use crate::error::ApiError;
+use crate::secret::Secret;
 
 pub use crate::email::Email;
 

@@ -18,12 +18,11 @@ use sha2::{Digest, Sha256};
 
 pub use input::{email_arg, Email, Password};
 
-use crate::auth::{Principal, Rejection, User};
+use crate::auth::{Authenticate, Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
-use crate::config::Secret;
 use crate::error::ApiError;
-use crate::graphql::{viewer_fields, viewer_value, Bindings, RequestContext};
-use crate::http::Authenticate;
+use crate::graphql::{object, viewer_fields, viewer_value, Bindings, RequestContext};
+use crate::secret::Secret;
 use crate::store::Store;
 
 /// Where the refresh token lives.
@@ -676,10 +675,6 @@ fn call_context(rc: &RequestContext) -> CallContext {
         client_ip: Some(rc.meta.client_ip),
         request_id: Some(rc.meta.request_id.clone()),
     }
-}
-
-fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (Name::new(k), v)).collect())
 }
 
 /// The `SignupPayload`. Without tokens, `auth` is left out rather than set

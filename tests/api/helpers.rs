@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use authgate::auth::Authenticate;
 use authgate::auth::{Principal, Rejection, User};
-use authgate::config::{Secret, Settings};
-use authgate::http::Authenticate;
+use authgate::config::Settings;
+use authgate::secret::Secret;
 use authgate::{Application, ApplicationBuilder, ShutdownHandle};
 use serde_json::{json, Value};
 

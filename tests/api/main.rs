@@ -4,7 +4,9 @@
 
 mod auth0_client;
 mod cli;
+mod contract;
 mod datasources;
+mod document_cache;
 mod emulator;
 mod fleet;
 mod guard;
@@ -16,6 +18,5 @@ mod invites;
 mod reload;
 mod schema;
 mod session;
-mod speed;
 mod telemetry;
 mod tour;

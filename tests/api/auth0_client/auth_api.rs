@@ -1,7 +1,7 @@
 //! What the Authentication API client sends, and how it reads successes.
 
 use authgate::auth0::{CallContext, IdentityProvider, SignupRequest};
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use authgate::auth0::{IdentityProvider, ProviderError, SignupRequest};
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -3,8 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use authgate::auth0::{http_client, Auth0Client, Auth0Settings, CallContext, ManagementClient};
-use authgate::config::Secret;
+use authgate::auth0::{Auth0Client, Auth0Settings, CallContext, ManagementClient};
+use authgate::outbound::client as http_client;
+use authgate::secret::Secret;
 use url::Url;
 use wiremock::{Match, MockServer, Request};
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use authgate::auth0::{CreateUser, ManagementError, TicketRequest};
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

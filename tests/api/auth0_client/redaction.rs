@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use authgate::auth0::{CreateUser, ManagementError, ProviderError, SignupRequest, TokenSet};
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use serde_json::json;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};

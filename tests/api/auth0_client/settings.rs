@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use authgate::auth0::{Auth0Settings, ManagementSettings};
-use authgate::config::Secret;
+use authgate::secret::Secret;
 
 fn valid() -> Auth0Settings {
     Auth0Settings {

@@ -164,7 +164,7 @@ async fn service_token_is_fetched_once_and_cached() {
         reqwest::Client::new(),
         format!("{}/oauth/token", idp.uri()).parse().unwrap(),
         "gw".into(),
-        authgate::config::Secret::new("s3cret"),
+        authgate::secret::Secret::new("s3cret"),
     );
     let g = gateway_with_tokens(
         SDL,
@@ -193,7 +193,7 @@ async fn service_token_failure_is_upstream_unavailable_and_hides_the_secret() {
         audience: "https://orders.internal".into(),
         token_url: Some(format!("{}/oauth/token", idp.uri()).parse().unwrap()),
         client_id: Some("gw".into()),
-        client_secret: Some(authgate::config::Secret::new("s3cret")),
+        client_secret: Some(authgate::secret::Secret::new("s3cret")),
     });
     assert!(!format!("{s:?}").contains("s3cret"));
     let g = gateway(SDL, vec![("svc", s)]).await;

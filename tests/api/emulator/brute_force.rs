@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::*;
-use authgate::config::Secret;
 use authgate::emulator::ClientSettings;
+use authgate::secret::Secret;
 
 async fn login_from(idp: &Idp, ip: &str, password: &str) -> reqwest::Response {
     idp.http
@@ -98,12 +98,17 @@ async fn header_is_ignored_for_untrusted_clients() {
 
 #[tokio::test]
 async fn the_block_lifts_after_the_configured_time() {
+    // The emulator's clock is the real one, so the margins are wide: the
+    // block (2 s) only has to outlast one local request, and the test waits
+    // for the lift by polling, up to a deadline far past the block.
+    let block = Duration::from_secs(2);
     let idp = spawn_with(|s| {
         s.brute_force_threshold = 2;
-        s.brute_force_block = Duration::from_millis(200);
+        s.brute_force_block = block;
     })
     .await;
     login_from(&idp, "203.0.113.9", "wrong").await;
+    let blocked_from = std::time::Instant::now();
     login_from(&idp, "203.0.113.9", "wrong").await;
     oauth_err(
         login_from(&idp, "203.0.113.9", USER.1).await,
@@ -111,6 +116,20 @@ async fn the_block_lifts_after_the_configured_time() {
         "too_many_attempts",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(login_from(&idp, "203.0.113.9", USER.1).await.status(), 200);
+    let deadline = blocked_from + Duration::from_secs(30);
+    loop {
+        let status = login_from(&idp, "203.0.113.9", USER.1).await.status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429, "blocked until the block lifts");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the block never lifted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // never before the configured time (counted from before the request
+    // that set the block, so this cannot fail on a slow machine)
+    assert!(blocked_from.elapsed() >= block);
 }

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::*;
-use authgate::config::Secret;
 use authgate::emulator::ClientSettings;
+use authgate::secret::Secret;
 
 #[tokio::test]
 async fn management_token_claims() {

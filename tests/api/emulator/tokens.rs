@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::*;
-use authgate::config::Secret;
 use authgate::emulator::{ClientSettings, UserSeed};
+use authgate::secret::Secret;
 
 #[tokio::test]
 async fn password_grant_with_audience_issues_auth0_shaped_tokens() {

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::*;
-use authgate::config::Secret;
 use authgate::emulator::ClientSettings;
+use authgate::secret::Secret;
 
 const CONNECTION: &str = "Username-Password-Authentication";
 const PASSWORD: &str = "Nobody-Kn0ws-This";

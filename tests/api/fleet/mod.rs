@@ -13,7 +13,8 @@ mod store;
 use std::net::SocketAddr;
 use std::process::Stdio;
 
-use authgate::config::{Secret, Settings};
+use authgate::config::Settings;
+use authgate::secret::Secret;
 use authgate::store::StoreBackend;
 use authgate::Application;
 use serde_json::{json, Value};

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use authgate::store::{RedisStore, Store, StoreBackend, StoreSettings};
 
 use super::{redis_url, unique_prefix};
@@ -161,8 +161,8 @@ async fn errors_never_show_the_password_in_the_url() {
 /// revoked there, not dropped while still live.
 #[tokio::test]
 async fn a_login_that_fails_after_the_grant_revokes_its_refresh_token() {
+    use authgate::auth::Authenticate;
     use authgate::auth::{Principal, Rejection};
-    use authgate::http::Authenticate;
 
     struct StoreDownGuard;
     #[async_trait::async_trait]

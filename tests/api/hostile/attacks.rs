@@ -228,7 +228,7 @@ async fn no_suggestions_when_introspection_is_off() {
 #[tokio::test]
 async fn the_nesting_ceiling_is_safe() {
     let mut s = test_settings();
-    let max = authgate::config::MAX_NESTING_CEILING;
+    let max = authgate::graphql::MAX_NESTING_CEILING;
     s.graphql.limits.max_nesting = max;
     s.graphql.limits.max_depth = max;
     s.graphql.limits.max_expanded_fields = 100_000;

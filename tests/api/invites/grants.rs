@@ -2,7 +2,7 @@
 //! `invites.grantable_roles`; and accounts an invitation did not create.
 
 use authgate::auth0::CreateUser;
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use serde_json::json;
 
 use super::*;

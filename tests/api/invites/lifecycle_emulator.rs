@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use authgate::auth0::CreateUser;
-use authgate::config::Secret;
+use authgate::secret::Secret;
 use serde_json::{json, Value};
 
 use super::*;

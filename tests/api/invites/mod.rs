@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authgate::auth::Principal;
-use authgate::auth0::{http_client, Auth0Settings, ManagementClient};
-use authgate::config::Secret;
+use authgate::auth0::{Auth0Settings, ManagementClient};
 use authgate::config::Settings;
 use authgate::emulator::{EmulatorHandle, EmulatorSettings};
 use authgate::invite::{self, InviteService, InviteSettings};
+use authgate::outbound::client as http_client;
+use authgate::secret::Secret;
 use authgate::Application;
 use serde_json::{json, Value};
 use url::Url;

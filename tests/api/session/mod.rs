@@ -13,8 +13,9 @@ mod refresh;
 mod reset;
 mod signup;
 
-use authgate::config::{Secret, Settings};
+use authgate::config::Settings;
 use authgate::emulator::UserSeed;
+use authgate::secret::Secret;
 use authgate::Application;
 use serde_json::{json, Value};
 use wiremock::MockServer;

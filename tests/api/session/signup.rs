@@ -187,7 +187,7 @@ async fn enumeration_safe_answers_are_keyed_and_echo_one_spelling() {
     let app = spawn_full(|s| {
         s.session.login_after_signup = false;
         s.session.enumeration_safe_signup = true;
-        s.session.enumeration_key = Some(authgate::config::Secret::new(KEY));
+        s.session.enumeration_key = Some(authgate::secret::Secret::new(KEY));
     })
     .await;
     // a real sign-up and a taken address, both typed in mixed case

@@ -1,4 +1,6 @@
-//! A secret setting: deserialises from a string, never prints.
+//! A secret value (a setting, a token, a password): deserialises from a
+//! string, never prints. A leaf module: it imports nothing of the crate, so
+//! every module can hold secrets without importing the settings tree.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
