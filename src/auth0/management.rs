@@ -161,6 +161,9 @@ fn endpoint_label(method: &Method, path: &str) -> &'static str {
         ("GET", ["users", _, "roles"]) => "mgmt_user_roles",
         ("GET", ["roles", _, "permissions"]) => "mgmt_role_permissions",
         ("POST", ["users", _, "roles"]) => "mgmt_assign_roles",
+        ("DELETE", ["users", _, "roles"]) => "mgmt_remove_roles",
+        ("PATCH", ["users", _]) => "mgmt_update_user",
+        ("DELETE", ["users", _]) => "mgmt_delete_user",
         ("POST", ["tickets", "password-change"]) => "mgmt_password_change_ticket",
         _ => "mgmt_other",
     }
@@ -465,6 +468,24 @@ impl ManagementClient {
         page: u32,
         per_page: u32,
     ) -> Result<UserPage, ManagementError> {
+        self.search_users_sorted(q, None, page, per_page).await
+    }
+
+    /// [`Self::search_users`] in the order `sort` names (`field:1` ascending,
+    /// `field:-1` descending), so that consecutive pages neither skip nor
+    /// repeat a user.
+    #[instrument(
+        name = "auth0.mgmt.search_users",
+        skip_all,
+        fields(page, per_page, status, error_code)
+    )]
+    pub async fn search_users_sorted(
+        &self,
+        q: &str,
+        sort: Option<&str>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<UserPage, ManagementError> {
         #[derive(Deserialize)]
         struct Page {
             users: Vec<ManagementUser>,
@@ -481,7 +502,10 @@ impl ManagementClient {
                     ("page", page.to_string()),
                     ("per_page", per_page.to_string()),
                     ("include_totals", "true".to_owned()),
-                ],
+                ]
+                .into_iter()
+                .chain(sort.map(|s| ("sort", s.to_owned())))
+                .collect::<Vec<_>>(),
                 None,
             )
             .await?;
@@ -579,6 +603,60 @@ impl ManagementClient {
             &format!("api/v2/users/{}/roles", enc(user_id)),
             &[],
             Some(&json!({ "roles": role_ids })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `DELETE /api/v2/users/{id}/roles` with `{"roles": [...]}` (204).
+    #[instrument(name = "auth0.mgmt.remove_roles", skip_all, fields(user_id = %user_id, count = role_ids.len(), status, error_code))]
+    pub async fn remove_roles(
+        &self,
+        user_id: &str,
+        role_ids: &[String],
+    ) -> Result<(), ManagementError> {
+        if role_ids.is_empty() {
+            return Ok(());
+        }
+        self.call(
+            Method::DELETE,
+            &format!("api/v2/users/{}/roles", enc(user_id)),
+            &[],
+            Some(&json!({ "roles": role_ids })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `PATCH /api/v2/users/{id}` with `{"app_metadata": {...}}` (200, the
+    /// updated user). Auth0 merges `app_metadata` at its top level: keys not
+    /// named are kept, a key set to `null` is removed.
+    #[instrument(name = "auth0.mgmt.update_user", skip_all, fields(user_id = %user_id, status, error_code))]
+    pub async fn update_app_metadata(
+        &self,
+        user_id: &str,
+        app_metadata: &Map<String, Value>,
+    ) -> Result<ManagementUser, ManagementError> {
+        let answer = self
+            .call(
+                Method::PATCH,
+                &format!("api/v2/users/{}", enc(user_id)),
+                &[],
+                Some(&json!({ "app_metadata": app_metadata })),
+            )
+            .await?;
+        parse(&answer, "update user")
+    }
+
+    /// `DELETE /api/v2/users/{id}` (204; 404 `inexistent_user` for an id
+    /// the tenant does not know).
+    #[instrument(name = "auth0.mgmt.delete_user", skip_all, fields(user_id = %user_id, status, error_code))]
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), ManagementError> {
+        self.call(
+            Method::DELETE,
+            &format!("api/v2/users/{}", enc(user_id)),
+            &[],
+            None,
         )
         .await?;
         Ok(())

@@ -21,6 +21,8 @@ pub const AUTH_OPERATIONS: &[&str] = &[
     "Mutation.requestPasswordReset",
     "Mutation.inviteUser",
     "Mutation.resendInvitation",
+    "Mutation.cancelInvitation",
+    "Mutation.updateUserRoles",
     "Query.invitations",
 ];
 

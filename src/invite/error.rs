@@ -6,7 +6,8 @@ use crate::auth::Rejection;
 use crate::auth0::ManagementError;
 use crate::error::ApiError;
 
-/// What went wrong while inviting, resending or listing invitations.
+/// What went wrong while inviting, resending, cancelling or listing
+/// invitations, or changing a user's roles.
 #[derive(Debug, thiserror::Error)]
 pub enum InviteError {
     /// No usable access token (and why it was refused, if one was sent).
@@ -39,9 +40,25 @@ pub enum InviteError {
     #[error("the user already exists and is active")]
     UserExists,
 
-    /// `resendInvitation` for an email that has no user.
+    /// `resendInvitation` or `cancelInvitation` for an email that has no user.
     #[error("no invited user with this email")]
     UnknownUser,
+
+    /// `cancelInvitation` for an account an invitation did not create.
+    #[error("the account was not created by an invitation")]
+    NotInvited,
+
+    /// `cancelInvitation` for an invited account that has logged in.
+    #[error("the invitation was accepted")]
+    AlreadyAccepted,
+
+    /// `updateUserRoles` on the caller's own account.
+    #[error("may not change one's own roles")]
+    OwnAccount,
+
+    /// `updateUserRoles` for a user id the tenant does not know.
+    #[error("no such user")]
+    NoSuchUser,
 
     /// The Management API's rate limit was hit.
     #[error("rate limited by the Management API")]
@@ -75,6 +92,10 @@ impl InviteError {
             Self::UnknownRole(_) => "unknown_role",
             Self::UserExists => "user_exists",
             Self::UnknownUser => "unknown_user",
+            Self::NotInvited => "not_invited",
+            Self::AlreadyAccepted => "already_accepted",
+            Self::OwnAccount => "own_account",
+            Self::NoSuchUser => "no_such_user",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "upstream_unavailable",
             Self::Misconfigured(_) => "misconfigured",
@@ -112,7 +133,7 @@ impl From<InviteError> for ApiError {
         match e {
             InviteError::Unauthenticated(r) => ApiError::Unauthenticated(r),
             InviteError::Forbidden(p) => {
-                ApiError::Forbidden(format!("inviting users requires the `{p}` permission"))
+                ApiError::Forbidden(format!("this operation requires the `{p}` permission"))
             }
             InviteError::NotGrantable(roles) => ApiError::Forbidden(format!(
                 "you may not grant the role(s) {}",
@@ -134,6 +155,18 @@ impl From<InviteError> for ApiError {
             InviteError::UnknownUser => {
                 ApiError::bad_field("email", "no invited user has this email")
             }
+            InviteError::NotInvited => ApiError::bad_field(
+                "email",
+                "this account was not created by an invitation; there is nothing to cancel",
+            ),
+            InviteError::AlreadyAccepted => ApiError::bad_field(
+                "email",
+                "this account has already logged in: its invitation was accepted and can no longer be cancelled",
+            ),
+            InviteError::OwnAccount => {
+                ApiError::Forbidden("you may not change the roles of your own account".to_owned())
+            }
+            InviteError::NoSuchUser => ApiError::bad_field("userId", "no user has this id"),
             InviteError::RateLimited { retry_after } => ApiError::RateLimited {
                 message: "the identity provider is rate limiting; retry later".to_owned(),
                 retry_after,

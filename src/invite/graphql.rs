@@ -1,14 +1,21 @@
-//! Binds `Mutation.inviteUser`, `Mutation.resendInvitation` and
+//! Binds `Mutation.inviteUser`, `Mutation.resendInvitation`,
+//! `Mutation.cancelInvitation`, `Mutation.updateUserRoles` and
 //! `Query.invitations` to an [`InviteService`].
 
 use std::sync::Arc;
 
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
-use async_graphql::Value;
+use async_graphql::{Name, Value};
 
-use super::{Invitation, InvitationPage, InviteInput, InviteService};
+use super::{
+    Invitation, InvitationPage, InviteInput, InviteService, RoleChange, StatusFilter, UserRoles,
+};
 use crate::error::ApiError;
 use crate::graphql::{object, strings, Bindings, RequestContext};
+
+fn time(t: Option<std::time::SystemTime>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(super::lifecycle::rfc3339(t)))
+}
 
 /// The GraphQL `Invitation` object.
 pub fn invitation_value(i: &Invitation) -> Value {
@@ -16,12 +23,18 @@ pub fn invitation_value(i: &Invitation) -> Value {
         ("userId", Value::String(i.user_id.clone())),
         ("email", Value::String(i.email.clone())),
         ("roles", strings(&i.roles)),
+        ("status", Value::Enum(Name::new(i.status.as_str()))),
         (
-            "expiresAt",
-            i.expires_at.map_or(Value::Null, |t| {
-                Value::String(humantime::format_rfc3339_seconds(t).to_string())
+            "invitedBy",
+            i.invited_by.as_ref().map_or(Value::Null, |by| {
+                object([
+                    ("sub", Value::String(by.sub.clone())),
+                    ("email", by.email.clone().map_or(Value::Null, Value::String)),
+                ])
             }),
         ),
+        ("invitedAt", time(i.invited_at)),
+        ("expiresAt", time(i.expires_at)),
         (
             "ticketUrl",
             i.ticket_url
@@ -42,6 +55,28 @@ fn page_value(p: &InvitationPage) -> Value {
         ("perPage", Value::from(p.per_page)),
         ("total", Value::from(p.total.min(i32::MAX as u64))),
     ])
+}
+
+fn user_roles_value(r: &UserRoles) -> Value {
+    object([
+        ("userId", Value::String(r.user_id.clone())),
+        ("roles", strings(&r.roles)),
+    ])
+}
+
+/// A `[String!]` argument; absent or null is empty.
+fn optional_strings(
+    ctx: &ResolverContext<'_>,
+    name: &str,
+) -> Result<Vec<String>, async_graphql::Error> {
+    match ctx.args.get(name) {
+        Some(v) if !v.is_null() => v
+            .list()?
+            .iter()
+            .map(|r| r.string().map(str::to_owned))
+            .collect(),
+        _ => Ok(Vec::new()),
+    }
 }
 
 fn input(ctx: &ResolverContext<'_>) -> Result<InviteInput, async_graphql::Error> {
@@ -118,10 +153,60 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
             })
         },
     );
+    let s = svc.clone();
+    b.bind(
+        "Mutation.cancelInvitation",
+        move |ctx: ResolverContext<'_>| {
+            let svc = s.clone();
+            FieldFuture::new(async move {
+                let rc = ctx.data::<RequestContext>()?;
+                let email = ctx.args.try_get("email")?.string()?.to_owned();
+                // decided (who, which address) before the limit counts, and
+                // the limit before any Management API call
+                let checked = svc
+                    .check_cancel(&rc.principal, &email)
+                    .map_err(ApiError::from)?;
+                crate::limits::enforce(
+                    &ctx,
+                    crate::limits::Operation::CancelInvitation,
+                    Some(checked.email().as_str()),
+                )
+                .await?;
+                let inv = svc.complete_cancel(checked).await.map_err(ApiError::from)?;
+                Ok(Some(FieldValue::value(invitation_value(&inv))))
+            })
+        },
+    );
+    let s = svc.clone();
+    b.bind(
+        "Mutation.updateUserRoles",
+        move |ctx: ResolverContext<'_>| {
+            let svc = s.clone();
+            FieldFuture::new(async move {
+                let rc = ctx.data::<RequestContext>()?;
+                let change = RoleChange {
+                    user_id: ctx.args.try_get("userId")?.string()?.to_owned(),
+                    add: optional_strings(&ctx, "add")?,
+                    remove: optional_strings(&ctx, "remove")?,
+                };
+                let roles = svc
+                    .update_user_roles(&rc.principal, change)
+                    .await
+                    .map_err(ApiError::from)?;
+                Ok(Some(FieldValue::value(user_roles_value(&roles))))
+            })
+        },
+    );
     b.bind("Query.invitations", move |ctx: ResolverContext<'_>| {
         let svc = svc.clone();
         FieldFuture::new(async move {
             let rc = ctx.data::<RequestContext>()?;
+            let filter = match ctx.args.get("status") {
+                Some(v) if !v.is_null() => StatusFilter::parse(v.enum_name()?)
+                    .ok_or_else(|| ApiError::bad_field("status", "unknown status"))?,
+                // an explicit null keeps the old default
+                _ => StatusFilter::Only(super::InvitationStatus::Pending),
+            };
             let page = match ctx.args.get("page") {
                 Some(v) if !v.is_null() => v.i64()?,
                 _ => 0,
@@ -131,7 +216,7 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
                 _ => 50,
             };
             let p = svc
-                .list(&rc.principal, page, per_page)
+                .list_invitations(&rc.principal, filter, page, per_page)
                 .await
                 .map_err(ApiError::from)?;
             Ok(Some(FieldValue::value(page_value(&p))))

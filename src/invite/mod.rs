@@ -1,4 +1,5 @@
-//! Back-office invitations (`inviteUser`, `resendInvitation`, `invitations`):
+//! Back-office invitations (`inviteUser`, `resendInvitation`,
+//! `cancelInvitation`, `invitations`) and role changes (`updateUserRoles`):
 //! Auth0's "invite users" recipe over the Management API v2 — create the user
 //! with a password nobody knows, assign roles, issue a password-change ticket
 //! and hand its link over (returned to the back office, or emailed).
@@ -6,6 +7,7 @@
 pub mod delivery;
 mod error;
 mod graphql;
+mod lifecycle;
 mod service;
 mod settings;
 
@@ -16,9 +18,13 @@ use crate::auth0::{Auth0Settings, ManagementClient};
 pub use delivery::{DeliveryError, Mailer, Message, SmtpMailer};
 pub use error::InviteError;
 pub use graphql::{bind, invitation_value};
+pub use lifecycle::{
+    recorded, status_of, CheckedCancel, InvitationStatus, Inviter, Recorded, RoleChange,
+    StatusFilter, UserRoles, PENDING_QUERY,
+};
 pub use service::{
     has_logged_in, invite_link, mask_email, was_invited, CheckedInvitation, CheckedResend,
-    Invitation, InvitationPage, InviteInput, InviteService, PENDING_QUERY,
+    Invitation, InvitationPage, InviteInput, InviteService,
 };
 pub use settings::{Delivery, InviteSettings, SmtpSettings, MAX_TICKET_TTL};
 

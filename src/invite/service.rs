@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
 use super::delivery::{Mailer, Message};
+use super::lifecycle::{self, InvitationStatus, Inviter};
 use super::{InviteError, InviteSettings};
 use crate::auth::{Principal, User};
 use crate::auth0::{
@@ -21,16 +22,8 @@ use crate::auth0::{
 use crate::email::Email;
 use crate::secret::Secret;
 
-/// Auth0 never returns more than 1000 users for one search (page × per_page).
-const SEARCH_WINDOW: u64 = 1000;
-/// Largest page of `invitations`.
-const MAX_PER_PAGE: i64 = 100;
 /// Largest serialized `metadata` accepted (Auth0 allows more; a back office needs less).
 const MAX_METADATA_BYTES: usize = 16 * 1024;
-/// The search that lists pending invitations. Both Auth0 (search engine v3)
-/// and the emulator accept it; `invited` is set by [`InviteService::invite`].
-pub const PENDING_QUERY: &str = "logins_count:0 AND app_metadata.invited:true";
-
 /// What to invite.
 #[derive(Debug, Clone, Default)]
 pub struct InviteInput {
@@ -48,7 +41,12 @@ pub struct Invitation {
     pub user_id: String,
     pub email: String,
     pub roles: Vec<String>,
-    /// When the link stops working (unknown for listed invitations).
+    pub status: InvitationStatus,
+    /// Who invited (`app_metadata.invited_by`, `invited_by_email`).
+    pub invited_by: Option<Inviter>,
+    /// When the invitation was first issued.
+    pub invited_at: Option<SystemTime>,
+    /// When the latest link stops working.
     pub expires_at: Option<SystemTime>,
     /// The set-your-password link; `None` when it was emailed, and in listings.
     pub ticket_url: Option<Secret>,
@@ -117,8 +115,8 @@ impl CheckedResend<'_> {
 
 /// Back-office invitations over the Management API.
 pub struct InviteService {
-    settings: InviteSettings,
-    mgmt: ManagementClient,
+    pub(super) settings: InviteSettings,
+    pub(super) mgmt: ManagementClient,
     connection: String,
     ticket_client_id: Option<String>,
     /// The API whose permissions inviters hold (`auth0.audience`): a role's
@@ -189,6 +187,15 @@ impl InviteService {
     }
 
     fn authorize<'p>(&self, principal: &'p Principal) -> Result<&'p User, InviteError> {
+        self.authorize_for(principal, &self.settings.permission)
+    }
+
+    /// A user (or, with `allow_clients`, a client) holding `permission`.
+    pub(super) fn authorize_for<'p>(
+        &self,
+        principal: &'p Principal,
+        permission: &str,
+    ) -> Result<&'p User, InviteError> {
         match principal {
             Principal::Anonymous { rejection } => Err(InviteError::Unauthenticated(*rejection)),
             // a machine acting on its own is not a back-office user unless
@@ -196,8 +203,8 @@ impl InviteService {
             Principal::User(u) if u.is_client() && !self.settings.allow_clients => {
                 Err(InviteError::ClientRefused)
             }
-            Principal::User(u) if u.permissions.contains(&self.settings.permission) => Ok(u),
-            Principal::User(_) => Err(InviteError::Forbidden(self.settings.permission.clone())),
+            Principal::User(u) if u.permissions.iter().any(|p| p == permission) => Ok(u),
+            Principal::User(_) => Err(InviteError::Forbidden(permission.to_owned())),
         }
     }
 
@@ -240,7 +247,7 @@ impl InviteService {
         input: InviteInput,
     ) -> Result<CheckedInvitation<'p>, InviteError> {
         let email = parse_email(&input.email, "input.email")?;
-        let role_names = role_names(&input.roles, self.settings.max_roles)?;
+        let role_names = role_names(&input.roles, self.settings.max_roles, "input.roles")?;
         let name = match input.name.as_deref().map(str::trim) {
             None => None,
             Some("") => return Err(InviteError::bad("input.name", "is empty")),
@@ -282,12 +289,17 @@ impl InviteService {
 
     async fn complete_inner(&self, c: &CheckedInvitation<'_>) -> Result<Invitation, InviteError> {
         let email = c.email.as_str();
+        let now = SystemTime::now();
         let mut app_metadata = Map::new();
         app_metadata.insert("invited".into(), json!(true));
         app_metadata.insert("invited_by".into(), json!(c.inviter.subject));
+        if let Some(e) = self.inviter_email(c.inviter).await {
+            app_metadata.insert(lifecycle::INVITED_BY_EMAIL.into(), json!(e));
+        }
+        app_metadata.insert("invited_at".into(), json!(lifecycle::rfc3339(now)));
         app_metadata.insert(
-            "invited_at".into(),
-            json!(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+            lifecycle::EXPIRES_AT.into(),
+            json!(lifecycle::rfc3339(now + self.settings.ticket_ttl)),
         );
         app_metadata.insert("invitation_roles".into(), json!(c.role_names));
         let create = CreateUser {
@@ -396,11 +408,38 @@ impl InviteService {
         result
     }
 
+    /// The inviter's e-mail, recorded with the invitation: the access
+    /// token's `email` claim (or a namespaced `…/email` one), else the
+    /// user's profile. `None` for clients and when it cannot be read: the
+    /// invitation does not depend on it.
+    async fn inviter_email(&self, inviter: &User) -> Option<String> {
+        let claim = inviter.claims.get("email").or_else(|| {
+            inviter
+                .claims
+                .iter()
+                .find(|(k, _)| k.starts_with("http") && k.ends_with("/email"))
+                .map(|(_, v)| v)
+        });
+        if let Some(e) = claim.and_then(Value::as_str) {
+            return Some(e.to_owned());
+        }
+        if inviter.is_client() {
+            return None;
+        }
+        match self.mgmt.get_user(&inviter.subject).await {
+            Ok(u) => u.email,
+            Err(e) => {
+                tracing::debug!(error = %e, "the inviter's e-mail could not be read");
+                None
+            }
+        }
+    }
+
     /// Every role in `roles` may be granted by `inviter`, or `NotGrantable`
     /// naming those that may not. When one of the inviter's roles is listed
     /// in `grantable_roles`, those lists decide (`*`: any role); otherwise a
     /// role is grantable when the inviter holds each of its permissions.
-    async fn ensure_grantable(
+    pub(super) async fn ensure_grantable(
         &self,
         inviter: &User,
         roles: &[(String, String)],
@@ -467,57 +506,12 @@ impl InviteService {
         Ok(perms)
     }
 
-    /// `invitations(status: PENDING)`: invited users who have not logged in yet.
-    pub async fn list(
-        &self,
-        principal: &Principal,
-        page: i64,
-        per_page: i64,
-    ) -> Result<InvitationPage, InviteError> {
-        self.authorize(principal)?;
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(InviteError::bad(
-                "perPage",
-                format!("must be between 1 and {MAX_PER_PAGE}"),
-            ));
-        }
-        let (Ok(page), Ok(per_page)) = (u32::try_from(page), u32::try_from(per_page)) else {
-            return Err(InviteError::bad("page", "must not be negative"));
-        };
-        if (u64::from(page) + 1) * u64::from(per_page) > SEARCH_WINDOW {
-            return Err(InviteError::bad(
-                "page",
-                format!("only the first {SEARCH_WINDOW} invitations can be paged through"),
-            ));
-        }
-        let found = self
-            .mgmt
-            .search_users(PENDING_QUERY, page, per_page)
-            .await?;
-        let items = found
-            .users
-            .into_iter()
-            .filter(|u| !has_logged_in(u))
-            .map(|u| Invitation {
-                email: u.email.clone().unwrap_or_default(),
-                roles: invitation_roles(&u),
-                user_id: u.user_id,
-                expires_at: None,
-                ticket_url: None,
-                resent: false,
-            })
-            .collect();
-        Ok(InvitationPage {
-            items,
-            page,
-            per_page,
-            total: found.total,
-        })
-    }
-
     /// The user with this email in our connection (or any, if none is tagged
     /// with a connection).
-    async fn find_user(&self, email: &str) -> Result<Option<ManagementUser>, InviteError> {
+    pub(super) async fn find_user(
+        &self,
+        email: &str,
+    ) -> Result<Option<ManagementUser>, InviteError> {
         let users = self.mgmt.users_by_email(email).await?;
         let in_connection = |u: &ManagementUser| {
             u.other
@@ -559,6 +553,19 @@ impl InviteService {
             Err(e) => return Err(e.into()),
         }
         let ttl = self.settings.ticket_ttl;
+        let now = SystemTime::now();
+        if resent {
+            // The listing reads the expiry from here: record it before the new
+            // link exists, so that no working link is ever listed as expired.
+            let mut patch = Map::new();
+            patch.insert(
+                lifecycle::EXPIRES_AT.into(),
+                json!(lifecycle::rfc3339(now + ttl)),
+            );
+            patch.insert(lifecycle::RESENT_BY.into(), json!(inviter.subject));
+            patch.insert(lifecycle::RESENT_AT.into(), json!(lifecycle::rfc3339(now)));
+            self.mgmt.update_app_metadata(&user.user_id, &patch).await?;
+        }
         let client_id = match (
             &self.settings.result_url,
             self.settings.client_id_for_ticket,
@@ -591,11 +598,20 @@ impl InviteService {
                 None
             }
         };
+        let recorded = lifecycle::recorded(user);
         Ok(Invitation {
             user_id: user.user_id.clone(),
             email: email.to_owned(),
             roles: roles.iter().map(|(n, _)| n.clone()).collect(),
-            expires_at: Some(SystemTime::now() + ttl),
+            status: InvitationStatus::Pending,
+            invited_by: recorded.invited_by.or_else(|| {
+                Some(Inviter {
+                    sub: inviter.subject.clone(),
+                    email: None,
+                })
+            }),
+            invited_at: recorded.invited_at.or(Some(now)),
+            expires_at: Some(now + ttl),
             ticket_url,
             resent,
         })
@@ -604,7 +620,7 @@ impl InviteService {
     /// Role names → `(name, id)`, from a cache refreshed every `role_cache_ttl`
     /// (and once more when a name is missing, for roles created meanwhile).
     /// `strict`: an unknown name is an error; else it is skipped with a warning.
-    async fn resolve_roles(
+    pub(super) async fn resolve_roles(
         &self,
         names: &[String],
         strict: bool,
@@ -693,20 +709,21 @@ fn inviter_label(u: &User) -> String {
         .to_owned()
 }
 
-/// Trimmed, de-duplicated role names, each checked.
-fn role_names(raw: &[String], max: usize) -> Result<Vec<String>, InviteError> {
+/// Trimmed, de-duplicated role names, each checked; errors name `field`.
+pub(super) fn role_names(
+    raw: &[String],
+    max: usize,
+    field: &str,
+) -> Result<Vec<String>, InviteError> {
     let mut out: Vec<String> = Vec::new();
     for r in raw {
         let r = r.trim();
         if r.is_empty() {
-            return Err(InviteError::bad(
-                "input.roles",
-                "contains an empty role name",
-            ));
+            return Err(InviteError::bad(field, "contains an empty role name"));
         }
         if r.len() > 255 {
             return Err(InviteError::bad(
-                "input.roles",
+                field,
                 "contains a role name longer than 255 bytes",
             ));
         }
@@ -715,16 +732,13 @@ fn role_names(raw: &[String], max: usize) -> Result<Vec<String>, InviteError> {
         }
     }
     if out.len() > max {
-        return Err(InviteError::bad(
-            "input.roles",
-            format!("at most {max} roles per invitation"),
-        ));
+        return Err(InviteError::bad(field, format!("at most {max} roles")));
     }
     Ok(out)
 }
 
 /// The one e-mail rule ([`crate::email`]), as a `BAD_USER_INPUT` on `field`.
-fn parse_email(raw: &str, field: &str) -> Result<Email, InviteError> {
+pub(super) fn parse_email(raw: &str, field: &str) -> Result<Email, InviteError> {
     Email::parse(raw).map_err(|e| InviteError::bad(field, e.to_string()))
 }
 
@@ -746,7 +760,7 @@ pub fn was_invited(user: &ManagementUser) -> bool {
 }
 
 /// The role names the invitation asked for (`app_metadata.invitation_roles`).
-fn invitation_roles(user: &ManagementUser) -> Vec<String> {
+pub(super) fn invitation_roles(user: &ManagementUser) -> Vec<String> {
     user.app_metadata
         .as_ref()
         .and_then(|m| m.get("invitation_roles"))
@@ -785,7 +799,7 @@ fn random_password() -> Secret {
     Secret::new(candidate)
 }
 
-fn audit(
+pub(super) fn audit(
     action: &str,
     inviter: &User,
     email: &Email,
@@ -810,7 +824,7 @@ fn audit(
 
 /// A refused or failed attempt; `email` is `None` when the refusal came
 /// before the address was read (it may not even parse).
-fn audit_refusal(
+pub(super) fn audit_refusal(
     action: &str,
     inviter: &User,
     email: Option<&Email>,
@@ -884,10 +898,10 @@ mod tests {
 
     #[test]
     fn roles_are_trimmed_deduplicated_and_bounded() {
-        let r = role_names(&[" admin".into(), "admin".into(), "user".into()], 5).unwrap();
+        let r = role_names(&[" admin".into(), "admin".into(), "user".into()], 5, "r").unwrap();
         assert_eq!(r, vec!["admin", "user"]);
-        assert!(role_names(&["".into()], 5).is_err());
-        assert!(role_names(&["a".into(), "b".into()], 1).is_err());
+        assert!(role_names(&["".into()], 5, "r").is_err());
+        assert!(role_names(&["a".into(), "b".into()], 1, "r").is_err());
     }
 
     fn user(other: Value) -> ManagementUser {

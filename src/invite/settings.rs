@@ -19,6 +19,9 @@ pub struct InviteSettings {
     /// The permission (access-token `permissions` claim) a caller needs to invite,
     /// resend and list invitations.
     pub permission: String,
+    /// The permission a caller needs for `updateUserRoles` (changing a
+    /// colleague's roles), on top of being able to grant each role touched.
+    pub update_roles_permission: String,
     /// The database connection invited users are created in; defaults to
     /// `auth0.connection`.
     pub connection: Option<String>,
@@ -51,6 +54,7 @@ impl Default for InviteSettings {
     fn default() -> Self {
         Self {
             permission: "create:invitations".to_owned(),
+            update_roles_permission: "update:user_roles".to_owned(),
             connection: None,
             ticket_ttl: Duration::from_secs(7 * 24 * 3600),
             result_url: None,
@@ -135,6 +139,21 @@ impl InviteSettings {
             );
         } else if self.permission.chars().any(char::is_whitespace) {
             err("permission", "must be a single permission without spaces");
+        }
+        if self.update_roles_permission.trim().is_empty() {
+            err(
+                "update_roles_permission",
+                "is empty: every caller would be allowed to change roles",
+            );
+        } else if self
+            .update_roles_permission
+            .chars()
+            .any(char::is_whitespace)
+        {
+            err(
+                "update_roles_permission",
+                "must be a single permission without spaces",
+            );
         }
         if let Some(c) = &self.connection {
             if c.trim().is_empty() {
@@ -231,6 +250,7 @@ mod tests {
         let s: InviteSettings = toml::from_str(
             r#"
             permission = ""
+            update_roles_permission = "update roles"
             ticket_ttl = "40d"
             [delivery]
             mode = "smtp"
@@ -245,6 +265,7 @@ mod tests {
         let keys: Vec<&str> = errors.iter().map(|(k, _)| k.as_str()).collect();
         for k in [
             "invites.permission",
+            "invites.update_roles_permission",
             "invites.ticket_ttl",
             "invites.delivery.from",
             "invites.delivery.template_path",

@@ -31,6 +31,7 @@ pub enum Operation {
     PasswordReset,
     InviteUser,
     ResendInvitation,
+    CancelInvitation,
 }
 
 impl Operation {
@@ -42,6 +43,7 @@ impl Operation {
             Operation::PasswordReset => "requestPasswordReset",
             Operation::InviteUser => "inviteUser",
             Operation::ResendInvitation => "resendInvitation",
+            Operation::CancelInvitation => "cancelInvitation",
         }
     }
 }
@@ -79,7 +81,7 @@ impl Budget {
     /// The defaults: login 30/IP and 10/account per 15 min; signup 10/IP and
     /// 5/account per hour; password reset 10/IP and 3/account per hour;
     /// inviteUser 100/IP and 10/invited address per hour; resendInvitation
-    /// 100/IP and 5/address per hour; requests 1200/IP
+    /// (and cancelInvitation) 100/IP and 5/address per hour; requests 1200/IP
     /// and 600/principal per minute.
     pub fn default_for(op: Option<Operation>) -> Budget {
         let (per_ip, per_account, secs) = match op {
@@ -88,6 +90,7 @@ impl Budget {
             Some(Operation::PasswordReset) => (10, 3, 3600),
             Some(Operation::InviteUser) => (100, 10, 3600),
             Some(Operation::ResendInvitation) => (100, 5, 3600),
+            Some(Operation::CancelInvitation) => (100, 5, 3600),
             None => (1200, 600, 60),
         };
         Budget {
@@ -124,6 +127,7 @@ pub struct LimitsSettings {
     pub password_reset: Rule,
     pub invite_user: Rule,
     pub resend_invitation: Rule,
+    pub cancel_invitation: Rule,
     /// `per_ip` and `per_account` (= per principal) for every HTTP request.
     pub requests: RequestRule,
 }
@@ -139,6 +143,7 @@ impl Default for LimitsSettings {
             password_reset: Rule::default(),
             invite_user: Rule::default(),
             resend_invitation: Rule::default(),
+            cancel_invitation: Rule::default(),
             requests: Rule::default(),
         }
     }
@@ -154,6 +159,7 @@ impl LimitsSettings {
             ("password_reset", Some(Operation::PasswordReset)),
             ("invite_user", Some(Operation::InviteUser)),
             ("resend_invitation", Some(Operation::ResendInvitation)),
+            ("cancel_invitation", Some(Operation::CancelInvitation)),
             ("requests", None),
         ] {
             if self.budget(op).window < Duration::from_secs(1) {
@@ -177,6 +183,7 @@ impl LimitsSettings {
             Some(Operation::PasswordReset) => &self.password_reset,
             Some(Operation::InviteUser) => &self.invite_user,
             Some(Operation::ResendInvitation) => &self.resend_invitation,
+            Some(Operation::CancelInvitation) => &self.cancel_invitation,
             None => &self.requests,
         };
         Budget::default_for(op).with(rule)

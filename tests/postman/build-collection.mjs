@@ -488,6 +488,122 @@ pm.test('e-mail verified by the ticket', () => pm.expect(m.emailVerified).to.eql
   }),
 ]);
 
+// ---------------------------------------------------------------- invitation lifecycle
+
+const INVITATION_FIELDS = `userId email roles status invitedAt expiresAt invitedBy { sub email } ticketUrl resent`;
+const UPDATE_ROLES = `mutation UpdateRoles($userId: ID!, $add: [String!], $remove: [String!]) { updateUserRoles(userId: $userId, add: $add, remove: $remove) { userId roles } }`;
+const CANCEL = `mutation Cancel($email: String!) { cancelInvitation(email: $email) { ${INVITATION_FIELDS} } }`;
+
+const lifecycle = folder('07b invitation lifecycle', 'An admin lists invitations by status (with inviter and expiry), changes an invitee\'s roles, resends and cancels; the cancelled link no longer works. Needs an admin holding create:invitations and update:user_roles (the development seed does).', [
+  gql('admin login', {
+    query: LOGIN,
+    pre: `pm.collectionVariables.set('cancelEmail', 'pm-cancel-' + pm.collectionVariables.get('runId') + '@example.com');`,
+    variables: { input: { email: '{{adminEmail}}', password: '{{adminPassword}}' } },
+    test: ok() + `
+const l = body.data.login;
+pm.test('permission to change roles', () => pm.expect(l.user.permissions).to.include('update:user_roles'));
+pm.collectionVariables.set('adminAccessToken', l.accessToken);
+pm.collectionVariables.set('adminId', l.user.id);
+`,
+  }),
+  gql('inviteUser (to be cancelled)', {
+    query: INVITE,
+    variables: { input: { email: '{{cancelEmail}}', roles: ['user'] } },
+    auth: bearer('adminAccessToken'),
+    test: ok() + `pm.collectionVariables.set('cancelUserId', body.data.inviteUser.userId);`,
+  }),
+  gql('invitations(status: ALL): status, inviter, expiry', {
+    query: `query All { invitations(status: ALL, perPage: 100) { total items { ${INVITATION_FIELDS} } } }`,
+    auth: bearer('adminAccessToken'),
+    test: ok() + `
+const i = body.data.invitations.items.find((x) => x.email === pm.collectionVariables.get('cancelEmail'));
+pm.test('listed', () => pm.expect(i, 'the invitation').to.be.an('object'));
+pm.test('pending, by the admin, expiring later', () => {
+    pm.expect(i.status).to.eql('PENDING');
+    pm.expect(i.invitedBy.sub).to.eql(pm.collectionVariables.get('adminId'));
+    pm.expect(i.invitedBy.email).to.eql(pm.environment.get('adminEmail'));
+    pm.expect(new Date(i.expiresAt).getTime()).to.be.above(Date.now());
+    pm.expect(i.ticketUrl).to.eql(null);
+});
+`,
+  }),
+  gql('invitations(status: EXPIRED) does not list it', {
+    query: `query Expired { invitations(status: EXPIRED, perPage: 100) { total items { email status } } }`,
+    auth: bearer('adminAccessToken'),
+    test: ok() + `
+pm.test('not expired', () => pm.expect(body.data.invitations.items.map((x) => x.email)).to.not.include(pm.collectionVariables.get('cancelEmail')));
+`,
+  }),
+  gql('updateUserRoles: add admin, remove user', {
+    query: UPDATE_ROLES,
+    variables: { userId: '{{cancelUserId}}', add: ['admin'], remove: ['user'] },
+    auth: bearer('adminAccessToken'),
+    test: ok() + `pm.test('roles afterwards', () => pm.expect(body.data.updateUserRoles.roles).to.eql(['admin']));`,
+  }),
+  gql('updateUserRoles on one\'s own account → FORBIDDEN', {
+    query: UPDATE_ROLES,
+    variables: { userId: '{{adminId}}', remove: ['admin'] },
+    auth: bearer('adminAccessToken'),
+    test: fails('FORBIDDEN', { field: 'updateUserRoles' }),
+  }),
+  gql('updateUserRoles with an unknown role → BAD_USER_INPUT', {
+    query: UPDATE_ROLES,
+    variables: { userId: '{{cancelUserId}}', add: ['no-such-role'] },
+    auth: bearer('adminAccessToken'),
+    test: fails('BAD_USER_INPUT', { field: 'updateUserRoles' }),
+  }),
+  gql('resendInvitation: a fresh link', {
+    query: `mutation Resend($email: String!) { resendInvitation(email: $email) { ${INVITATION_FIELDS} } }`,
+    variables: { email: '{{cancelEmail}}' },
+    auth: bearer('adminAccessToken'),
+    test: ok() + `
+const i = body.data.resendInvitation;
+pm.test('resent', () => pm.expect(i.resent).to.eql(true));
+const m = String(i.ticketUrl).match(/[?&]ticket=([^&#]+)/);
+if (m) pm.collectionVariables.set('cancelTicket', decodeURIComponent(m[1]));
+`,
+  }),
+  http('emulator: the link works before the cancel', {
+    rawUrl: '{{emulatorUrl}}/u/reset-password?ticket={{cancelTicket}}',
+    pre: NEEDS_EMULATOR,
+    test: `pm.test('HTTP 200', () => pm.response.to.have.status(200));`,
+  }),
+  gql('cancelInvitation', {
+    query: CANCEL,
+    variables: { email: '{{cancelEmail}}' },
+    auth: bearer('adminAccessToken'),
+    test: ok() + `
+const i = body.data.cancelInvitation;
+pm.test('the cancelled invitation', () => {
+    pm.expect(i.email).to.eql(pm.collectionVariables.get('cancelEmail'));
+    pm.expect(i.status).to.eql('PENDING');
+});
+`,
+  }),
+  http('emulator: the cancelled link no longer works', {
+    rawUrl: '{{emulatorUrl}}/u/reset-password?ticket={{cancelTicket}}',
+    pre: NEEDS_EMULATOR,
+    test: `pm.test('HTTP 400', () => pm.response.to.have.status(400));`,
+  }),
+  gql('cancelInvitation again → BAD_USER_INPUT', {
+    query: CANCEL,
+    variables: { email: '{{cancelEmail}}' },
+    auth: bearer('adminAccessToken'),
+    test: fails('BAD_USER_INPUT', { field: 'cancelInvitation' }),
+  }),
+  gql('cancelInvitation of an account no invitation created → BAD_USER_INPUT', {
+    query: CANCEL,
+    variables: { email: '{{userEmail}}' },
+    auth: bearer('adminAccessToken'),
+    test: fails('BAD_USER_INPUT', { field: 'cancelInvitation' }),
+  }),
+  gql('anonymous cancelInvitation → 401 UNAUTHENTICATED', {
+    query: CANCEL,
+    variables: { email: '{{cancelEmail}}' },
+    test: fails('UNAUTHENTICATED', { status: 401, reason: 'TOKEN_MISSING', field: 'cancelInvitation' }),
+  }),
+]);
+
 // ---------------------------------------------------------------- forbidden
 
 const forbidden = folder('08 forbidden', 'A valid token without the permission → FORBIDDEN; no token → UNAUTHENTICATED.', [
@@ -501,6 +617,18 @@ const forbidden = folder('08 forbidden', 'A valid token without the permission �
     variables: { input: { email: 'forbidden-{{inviteEmail}}', roles: ['admin'] } },
     auth: bearer('userAccessToken'),
     test: fails('FORBIDDEN', { field: 'inviteUser' }),
+  }),
+  gql('user calls cancelInvitation → FORBIDDEN', {
+    query: `mutation Cancel($email: String!) { cancelInvitation(email: $email) { email } }`,
+    variables: { email: 'forbidden-{{inviteEmail}}' },
+    auth: bearer('userAccessToken'),
+    test: fails('FORBIDDEN', { field: 'cancelInvitation' }),
+  }),
+  gql('user calls updateUserRoles → FORBIDDEN', {
+    query: UPDATE_ROLES,
+    variables: { userId: 'auth0|someone', add: ['admin'] },
+    auth: bearer('userAccessToken'),
+    test: fails('FORBIDDEN', { field: 'updateUserRoles' }),
   }),
   gql('user lists invitations → FORBIDDEN', {
     query: `query Pending { invitations { total } }`,
@@ -722,7 +850,7 @@ if (!pm.collectionVariables.get('runId')) {
     { key: 'newPassword', value: 'Postman-Passw0rd!', type: 'string' },
     { key: 'runId', value: '', type: 'string' },
   ],
-  item: [setup, signup, login, me, refresh, logout, reset, invite, forbidden, datasources, bad, cookie],
+  item: [setup, signup, login, me, refresh, logout, reset, invite, lifecycle, forbidden, datasources, bad, cookie],
 };
 
 const text = JSON.stringify(collection, null, 2) + '\n';

@@ -26,6 +26,7 @@ const WAIT = 15_000;
 const run = Date.now().toString(36);
 const userEmail = `browser-${run}@example.com`;
 const inviteeEmail = `browser-invitee-${run}@example.com`;
+const cancelEmail = `browser-cancelled-${run}@example.com`;
 const password = 'Browser-Passw0rd!';
 
 const profile = mkdtempSync(join(tmpdir(), 'authgate-chromium-'));
@@ -242,6 +243,39 @@ try {
     ticketUrl = await page.getByTestId('ticket-url').getAttribute('href');
     expect(/reset-password\?ticket=/.test(ticketUrl), `ticket link ${ticketUrl}`);
     expect((await text('invited-email')) === inviteeEmail, 'invited email shown');
+    await page.getByTestId('pending').getByText(inviteeEmail).waitFor();
+  });
+
+  await step('admin resends, then cancels an invitation, and its links stop working', async () => {
+    await page.fill('[data-testid=invite-form] input[name=email]', cancelEmail);
+    await page.click('[data-testid=invite-form] button[type=submit]');
+    await page.getByTestId('invited-email').getByText(cancelEmail).waitFor();
+    const first = await page.getByTestId('ticket-url').getAttribute('href');
+    const row = page.locator(`[data-testid=invitation-row][data-email="${cancelEmail}"]`);
+    await row.waitFor();
+    const shown = await row.innerText();
+    expect(shown.includes('admin@example.com'), `the row names the inviter: ${shown}`);
+    expect(/pending/i.test(shown), `the row says pending: ${shown}`);
+    await row.getByTestId('resend').click();
+    await page.waitForFunction((old) => {
+      const href = document.querySelector('[data-testid=ticket-url]')?.getAttribute('href');
+      return Boolean(href) && href !== old;
+    }, first);
+    const second = await page.getByTestId('ticket-url').getAttribute('href');
+    for (const link of [first, second]) {
+      const res = await context.request.get(link.split('#')[0]);
+      expect(res.status() === 200, `before the cancel the link answered ${res.status()}`);
+    }
+    await row.getByTestId('cancel').click();
+    await row.waitFor({ state: 'detached' });
+    const cancels = ops('CancelInvitation');
+    expect(cancels.length === 1 && cancels[0].body?.data?.cancelInvitation?.email === cancelEmail,
+      `cancelInvitation answered ${JSON.stringify(cancels[0]?.body)}`);
+    // the invited user is gone, and both links with it
+    for (const link of [first, second]) {
+      const res = await context.request.get(link.split('#')[0]);
+      expect(res.status() === 400, `the cancelled link answered ${res.status()}`);
+    }
     await page.getByTestId('pending').getByText(inviteeEmail).waitFor();
   });
 

@@ -1,6 +1,8 @@
 import { useState } from 'react';
 import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
-import { INVITATIONS, INVITE, LOGIN, LOGOUT, ME, ORDERS, SIGNUP } from './operations.js';
+import {
+  CANCEL_INVITATION, INVITATIONS, INVITE, LOGIN, LOGOUT, ME, ORDERS, RESEND_INVITATION, SIGNUP,
+} from './operations.js';
 import { clearSession, setSession } from './session.js';
 import { useSession } from './useSession.js';
 import { go, useHashRoute } from './useHashRoute.js';
@@ -200,23 +202,38 @@ function Me() {
 function Admin() {
   const session = useSession();
   const isAdmin = session.user?.permissions?.includes('create:invitations');
-  const [invite, { loading }] = useMutation(INVITE, { refetchQueries: [INVITATIONS] });
-  const pending = useQuery(INVITATIONS, { skip: !isAdmin, fetchPolicy: 'network-only' });
+  const [status, setStatus] = useState('PENDING');
+  const refetchQueries = [INVITATIONS];
+  const [invite, { loading }] = useMutation(INVITE, { refetchQueries });
+  const [resend] = useMutation(RESEND_INVITATION, { refetchQueries });
+  const [cancel] = useMutation(CANCEL_INVITATION, { refetchQueries });
+  const list = useQuery(INVITATIONS, { variables: { status }, skip: !isAdmin, fetchPolicy: 'network-only' });
   const [error, setError] = useState(null);
   const [result, setResult] = useState(null);
   const [values, bind] = useForm({ email: '', role: 'user' });
   if (!isAdmin) return <div className="card"><h1>Admin</h1><p>Only administrators can invite.</p></div>;
-  const onSubmit = async (e) => {
-    e.preventDefault();
+  // every action shows its error (FORBIDDEN, BAD_USER_INPUT, RATE_LIMITED…) the same way
+  const run = async (action) => {
     setError(null);
     setResult(null);
     try {
-      const { data } = await invite({ variables: { input: { email: values.email, roles: [values.role] } } });
-      setResult(data.inviteUser);
+      await action();
     } catch (err) {
       setError(err);
     }
   };
+  const onSubmit = (e) => {
+    e.preventDefault();
+    run(async () => {
+      const { data } = await invite({ variables: { input: { email: values.email, roles: [values.role] } } });
+      setResult(data.inviteUser);
+    });
+  };
+  const onResend = (email) => run(async () => {
+    const { data } = await resend({ variables: { email } });
+    setResult(data.resendInvitation);
+  });
+  const onCancel = (email) => run(() => cancel({ variables: { email } }));
   return (
     <div className="card">
       <h1>Invite a user</h1>
@@ -242,10 +259,40 @@ function Admin() {
           )}
         </div>
       )}
-      <h2>Pending invitations</h2>
-      <ul data-testid="pending">
-        {pending.data?.invitations.items.map((i) => <li key={i.userId}>{i.email} ({i.roles.join(', ')})</li>)}
-      </ul>
+      <h2>Invitations</h2>
+      <select data-testid="invitation-status" value={status} onChange={(e) => setStatus(e.target.value)}>
+        <option value="PENDING">pending</option>
+        <option value="EXPIRED">expired</option>
+        <option value="ACCEPTED">accepted</option>
+        <option value="ALL">all</option>
+      </select>
+      <ErrorText error={list.error} />
+      <table data-testid="pending">
+        <thead>
+          <tr><th>E-mail</th><th>Status</th><th>Roles</th><th>Invited by</th><th>Invited</th><th>Link expires</th><th /></tr>
+        </thead>
+        <tbody>
+          {list.data?.invitations.items.map((i) => (
+            <tr key={i.userId} data-testid="invitation-row" data-email={i.email} data-status={i.status}>
+              <td>{i.email}</td>
+              <td>{i.status.toLowerCase()}</td>
+              <td>{i.roles.join(', ')}</td>
+              <td>{i.invitedBy ? i.invitedBy.email || i.invitedBy.sub : '—'}</td>
+              <td>{i.invitedAt ?? '—'}</td>
+              <td>{i.expiresAt ?? '—'}</td>
+              <td>
+                {i.status !== 'ACCEPTED' && (
+                  <>
+                    <button data-testid="resend" onClick={() => onResend(i.email)}>Resend</button>{' '}
+                    <button data-testid="cancel" onClick={() => onCancel(i.email)}>Cancel</button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {list.data && <p><small data-testid="invitation-total">{list.data.invitations.total} in total</small></p>}
     </div>
   );
 }

@@ -40,6 +40,24 @@ export const INVITE = gql`
   }
 `;
 
+// The back office's list: PENDING, EXPIRED, ACCEPTED or ALL, with who invited
+// and until when the link works.
 export const INVITATIONS = gql`
-  query Invitations { invitations(status: PENDING, perPage: 20) { total items { userId email roles } } }
+  query Invitations($status: InvitationStatus) {
+    invitations(status: $status, perPage: 50) {
+      total
+      items { userId email roles status invitedAt expiresAt invitedBy { sub email } }
+    }
+  }
+`;
+
+export const RESEND_INVITATION = gql`
+  mutation ResendInvitation($email: String!) {
+    resendInvitation(email: $email) { userId email roles expiresAt ticketUrl resent }
+  }
+`;
+
+// Deletes the invited user: its link stops working.
+export const CANCEL_INVITATION = gql`
+  mutation CancelInvitation($email: String!) { cancelInvitation(email: $email) { userId email status } }
 `;

@@ -12,16 +12,16 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::*;
 use crate::helpers::user;
 
-const USER_ID: &str = "auth0|63d1aa";
+pub(super) const USER_ID: &str = "auth0|63d1aa";
 
-async fn double() -> (MockServer, Arc<InviteService>) {
+pub(super) async fn double() -> (MockServer, Arc<InviteService>) {
     let server = MockServer::start().await;
     let base: Url = format!("{}/", server.uri()).parse().unwrap();
     let svc = service(&auth0_for(base), InviteSettings::default());
     (server, svc)
 }
 
-fn token(expect: u64) -> Mock {
+pub(super) fn token(expect: u64) -> Mock {
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -30,7 +30,7 @@ fn token(expect: u64) -> Mock {
         .expect(expect)
 }
 
-fn roles() -> Mock {
+pub(super) fn roles() -> Mock {
     Mock::given(method("GET"))
         .and(path("/api/v2/roles"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -40,7 +40,7 @@ fn roles() -> Mock {
 }
 
 /// `GET /api/v2/roles/{id}/permissions` (with totals), permissions of our API.
-fn perms(role_id: &str, names: &[&str]) -> Mock {
+pub(super) fn perms(role_id: &str, names: &[&str]) -> Mock {
     let items: Vec<serde_json::Value> = names
         .iter()
         .map(|n| json!({"permission_name": n, "description": "", "resource_server_name": "API", "resource_server_identifier": API}))
@@ -53,12 +53,14 @@ fn perms(role_id: &str, names: &[&str]) -> Mock {
 }
 
 /// Every Management API write, each expected `n` times.
-async fn writes(server: &MockServer, n: u64) {
+pub(super) async fn writes(server: &MockServer, n: u64) {
     for (m, p) in [
         ("POST", r"^/api/v2/users$"),
         ("POST", r"^/api/v2/users/[^/]+/roles$"),
         ("POST", r"^/api/v2/tickets/password-change$"),
         ("PATCH", r"^/api/v2/users/.*$"),
+        ("DELETE", r"^/api/v2/users/[^/]+$"),
+        ("DELETE", r"^/api/v2/users/[^/]+/roles$"),
     ] {
         Mock::given(method(m))
             .and(path_regex(p))
@@ -69,7 +71,7 @@ async fn writes(server: &MockServer, n: u64) {
     }
 }
 
-fn created(email: &str) -> ResponseTemplate {
+pub(super) fn created(email: &str) -> ResponseTemplate {
     ResponseTemplate::new(201).set_body_json(json!({
         "user_id": USER_ID, "email": email, "email_verified": false,
         "identities": [{"connection": "Username-Password-Authentication", "user_id": "63d1aa", "provider": "auth0", "isSocial": false}],
@@ -77,7 +79,7 @@ fn created(email: &str) -> ResponseTemplate {
     }))
 }
 
-fn ticket() -> Mock {
+pub(super) fn ticket() -> Mock {
     Mock::given(method("POST"))
         .and(path("/api/v2/tickets/password-change"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
@@ -177,6 +179,18 @@ async fn a_retry_completes_an_invitation_that_failed_half_way() {
             "app_metadata": {"invited": true, "invited_by": "auth0|admin",
                              "invited_at": "2026-01-01T00:00:00Z", "invitation_roles": ["user"]}
         }])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // the fresh link's expiry is recorded before the link exists
+    Mock::given(method("PATCH"))
+        .and(path("/api/v2/users/auth0%7C63d1aa"))
+        .and(body_partial_json(json!({
+            "app_metadata": {"invitation_resent_by": "auth0|admin"}
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "user_id": USER_ID, "email": "half@example.com", "logins_count": 0
+        })))
         .expect(1)
         .mount(&server)
         .await;

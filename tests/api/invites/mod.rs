@@ -7,6 +7,8 @@ mod email_rule;
 mod emulator;
 mod end_to_end;
 mod grants;
+mod lifecycle;
+mod lifecycle_emulator;
 mod smtp;
 
 use std::sync::Arc;
@@ -32,6 +34,9 @@ pub const API: &str = "https://api.authgate.local";
 pub const INVITE: &str = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { userId email roles expiresAt ticketUrl resent } }";
 pub const RESEND: &str = "mutation($email: String!) { resendInvitation(email: $email) { userId email roles expiresAt ticketUrl resent } }";
 pub const LIST: &str = "query($page: Int, $perPage: Int) { invitations(page: $page, perPage: $perPage) { page perPage total items { userId email roles ticketUrl } } }";
+pub const LIST_STATUS: &str = "query($status: InvitationStatus, $page: Int, $perPage: Int) { invitations(status: $status, page: $page, perPage: $perPage) { page perPage total items { userId email roles status invitedAt expiresAt invitedBy { sub email } ticketUrl } } }";
+pub const CANCEL: &str = "mutation($email: String!) { cancelInvitation(email: $email) { userId email roles status invitedBy { sub email } ticketUrl } }";
+pub const UPDATE_ROLES: &str = "mutation($userId: ID!, $add: [String!], $remove: [String!]) { updateUserRoles(userId: $userId, add: $add, remove: $remove) { userId roles } }";
 
 pub fn auth0_for(base: Url) -> Auth0Settings {
     Auth0Settings {
@@ -100,6 +105,30 @@ pub fn tokens_with_client() -> Arc<StaticTokens> {
             },
             Secret::new("token-client"),
         ))),
+    );
+    // may change roles: a support agent (holds `read:orders` only) and a
+    // super admin holding every permission of the seeded roles
+    tokens.0.insert(
+        "roles_admin".to_owned(),
+        crate::helpers::user(
+            "auth0|roles-admin",
+            &["create:invitations", "update:user_roles", "read:orders"],
+            &["support"],
+        ),
+    );
+    tokens.0.insert(
+        "super".to_owned(),
+        crate::helpers::user(
+            "auth0|super",
+            &[
+                "create:invitations",
+                "update:user_roles",
+                "read:orders",
+                "write:orders",
+                "read:users",
+            ],
+            &["superadmin"],
+        ),
     );
     Arc::new(tokens)
 }
