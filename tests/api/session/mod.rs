@@ -9,6 +9,7 @@ mod faults;
 mod login;
 mod logs;
 mod me;
+mod mfa;
 mod refresh;
 mod reset;
 mod signup;
