@@ -12,7 +12,7 @@ use serde_json::json;
 use super::http_util::{basic_credentials, oauth_error, ok_json};
 use super::Emulator;
 
-fn require_client(emu: &Emulator, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) fn require_client(emu: &Emulator, headers: &HeaderMap) -> Result<(), Response> {
     match basic_credentials(headers) {
         Some((id, secret)) if emu.client_by_secret(&id, &secret).is_some() => Ok(()),
         _ => {

@@ -17,10 +17,10 @@ use super::db::{
     TicketRecord, UserRecord,
 };
 use super::http_util::{
-    db_error, db_error_body, duration_secs, now_secs, oauth_error, oauth_error_with, ok_json,
-    random_hex, random_token, timestamp, token_hash, Params,
+    db_error, db_error_body, duration_secs, now_secs, oauth_error, ok_json, random_hex,
+    random_token, timestamp, token_hash, Params,
 };
-use super::settings::{ApiSettings, ClientSettings, PASSWORD_REALM_GRANT};
+use super::settings::{ApiSettings, ClientSettings, MFA_GRANTS, PASSWORD_REALM_GRANT};
 use super::{policy, ClientAuthError, Emulator};
 
 const OIDC_SCOPES: &[&str] = &[
@@ -331,7 +331,8 @@ async fn token_inner(
     if !matches!(
         grant.as_str(),
         "password" | PASSWORD_REALM_GRANT | "refresh_token" | "client_credentials"
-    ) {
+    ) && !MFA_GRANTS.contains(&grant.as_str())
+    {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -353,6 +354,7 @@ async fn token_inner(
         "password" => password_grant(emu, client, &p, scopes, false, peer, headers).await,
         PASSWORD_REALM_GRANT => password_grant(emu, client, &p, scopes, true, peer, headers).await,
         "refresh_token" => refresh_grant(emu, client, &p, scopes),
+        g if MFA_GRANTS.contains(&g) => super::mfa::grant(emu, client, &p, g),
         _ => client_credentials(emu, client, &p, scopes),
     }
 }
@@ -461,34 +463,49 @@ async fn password_grant(
     if user.blocked {
         return oauth_error(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked");
     }
-    if user.mfa {
-        let mut extra = Map::new();
-        extra.insert("mfa_token".into(), Value::String(random_token(32)));
-        return oauth_error_with(
-            StatusCode::FORBIDDEN,
-            "mfa_required",
-            "Multifactor authentication required",
-            extra,
+    if super::mfa::required(emu, &db, &user) {
+        return super::mfa::start(
+            emu,
+            &mut db,
+            super::mfa::Pending {
+                client_id: client.client_id.clone(),
+                user_id: user.id.clone(),
+                audience: api.map(|a| a.identifier.clone()),
+                scopes,
+                ip: key.1.clone(),
+            },
         );
     }
-    let granted = grant_user_scopes(emu, &db, &user, client, api, scopes);
-    if let Some(u) = db.users.get_mut(&id) {
-        u.logins_count += 1;
-        u.last_login = Some(timestamp());
-        u.last_ip = Some(key.1.clone());
-    }
-    let refresh = granted
-        .iter()
-        .any(|s| s == "offline_access")
-        .then_some(Refresh::NewFamily);
-    let result = issue_user_tokens(
-        emu, &mut db, client, &user, api, &granted, "password", refresh,
-    );
+    let result = login_tokens(emu, &mut db, client, &user, api, scopes, &key.1);
     emu.persist(&db);
     match result {
         Ok(body) => ok_json(StatusCode::OK, body),
         Err(e) => internal(e),
     }
+}
+
+/// The tokens of a login whose credentials (and second factor, if asked) were verified:
+/// the password grant's answer, also given by the MFA grants.
+pub(crate) fn login_tokens(
+    emu: &Emulator,
+    db: &mut Db,
+    client: &ClientSettings,
+    user: &UserRecord,
+    api: Option<&ApiSettings>,
+    scopes: Option<Vec<String>>,
+    ip: &str,
+) -> Result<Value, super::EmulatorError> {
+    let granted = grant_user_scopes(emu, db, user, client, api, scopes);
+    if let Some(u) = db.users.get_mut(&user.id) {
+        u.logins_count += 1;
+        u.last_login = Some(timestamp());
+        u.last_ip = Some(ip.to_string());
+    }
+    let refresh = granted
+        .iter()
+        .any(|s| s == "offline_access")
+        .then_some(Refresh::NewFamily);
+    issue_user_tokens(emu, db, client, user, api, &granted, "password", refresh)
 }
 
 /// Scopes for a user grant: OIDC scopes pass, API scopes are limited by RBAC,

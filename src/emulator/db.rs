@@ -119,6 +119,12 @@ pub(crate) struct Db {
     pub tickets: BTreeMap<String, TicketRecord>,
     #[serde(default)]
     pub last_links: BTreeMap<String, LastLink>,
+    /// MFA authenticators and recovery codes, by user record id.
+    #[serde(default)]
+    pub mfa: BTreeMap<String, super::mfa::UserFactors>,
+    /// MFA transactions, pending challenges and the outbox: short-lived, never persisted.
+    #[serde(skip)]
+    pub mfa_live: super::mfa::Live,
 }
 
 /// Argon2id at its minimum cost: 8 KiB, 1 pass, 1 lane (benchmark only).
@@ -263,6 +269,8 @@ impl Db {
             opaque_tokens: BTreeMap::new(),
             tickets: BTreeMap::new(),
             last_links: BTreeMap::new(),
+            mfa: BTreeMap::new(),
+            mfa_live: super::mfa::Live::default(),
         };
         db.seed(settings)?;
         Ok(db)
@@ -303,6 +311,9 @@ impl Db {
                 roles,
                 ..NewUser::default()
             });
+            if let Some(factors) = super::mfa::seeded_factors(seed) {
+                self.mfa.insert(user.id.clone(), factors);
+            }
             self.users.insert(user.id.clone(), user);
         }
         Ok(())

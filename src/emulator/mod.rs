@@ -12,6 +12,7 @@ mod authn;
 mod db;
 mod http_util;
 mod keys;
+mod mfa;
 mod mgmt;
 mod policy;
 mod settings;
@@ -20,6 +21,7 @@ mod tickets;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,8 +37,8 @@ use tokio::sync::oneshot;
 use url::Url;
 
 pub use settings::{
-    ApiSettings, ClientSettings, EmulatorSettings, PasswordHashing, PasswordPolicy, RoleSeed,
-    UserSeed, PASSWORD_REALM_GRANT,
+    ApiSettings, ClientSettings, EmulatorSettings, MfaPolicy, MfaSettings, PasswordHashing,
+    PasswordPolicy, RoleSeed, UserSeed, MFA_GRANTS, PASSWORD_REALM_GRANT,
 };
 
 use db::{Db, STATE_FILE};
@@ -106,6 +108,8 @@ pub(crate) struct Emulator {
     /// A hash verified for unknown users, so they take as long as known ones.
     dummy_hash: String,
     rate: RateWindow,
+    /// Added to the clock of short-lived MFA state (see `EmulatorHandle::advance_clock`).
+    clock_offset_ms: AtomicU64,
 }
 
 /// Why client authentication failed.
@@ -289,6 +293,14 @@ impl EmulatorHandle {
         self.emu.rotate_keys().await
     }
 
+    /// Moves the clock of the short-lived MFA state (`mfa_token` expiry, code lifetimes,
+    /// the wrong-code bucket, push polling) forward, so tests need not wait. Token
+    /// `exp` claims and TOTP time steps keep following the wall clock.
+    pub fn advance_clock(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.emu.clock_offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
     /// Stops accepting connections and waits (at most 5 s) for in-flight requests.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
@@ -357,6 +369,7 @@ pub async fn start(
         brute: Mutex::new(HashMap::new()),
         dummy_hash,
         rate: RateWindow::new(),
+        clock_offset_ms: AtomicU64::new(0),
     });
     let app = router(emu.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -419,6 +432,9 @@ fn router(emu: Arc<Emulator>) -> Router {
         .route("/oauth/token", post(authn::token))
         .route("/oauth/revoke", post(authn::revoke))
         .route("/userinfo", get(authn::userinfo))
+        .route("/mfa/authenticators", get(mfa::authenticators))
+        .route("/mfa/associate", post(mfa::associate))
+        .route("/mfa/challenge", post(mfa::challenge))
         .route("/.well-known/openid-configuration", get(authn::discovery))
         .route("/.well-known/jwks.json", get(authn::jwks))
         .route(
@@ -448,6 +464,8 @@ fn router(emu: Arc<Emulator>) -> Router {
         )
         .route("/emulator/admin/rotate-keys", post(admin::rotate_keys))
         .route("/emulator/tickets/last", get(admin::last_link))
+        .route("/emulator/outbox", get(mfa::outbox))
+        .route("/emulator/mfa/push/{action}", post(mfa::answer_push))
         .route(
             "/emulator/brute-force/reset",
             post(admin::reset_brute_force),

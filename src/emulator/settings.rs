@@ -12,6 +12,14 @@ use crate::config::Secret;
 /// The grant type URI Auth0 uses for the password-realm grant.
 pub const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
+/// The grant types Auth0's "MFA" grant setting enables: verifying a one-time password,
+/// an out-of-band code (SMS, e-mail, push) and a recovery code.
+pub const MFA_GRANTS: [&str; 3] = [
+    "http://auth0.com/oauth/grant-type/mfa-otp",
+    "http://auth0.com/oauth/grant-type/mfa-oob",
+    "http://auth0.com/oauth/grant-type/mfa-recovery-code",
+];
+
 /// Auth0 password-policy levels (password-sheriff presets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -91,11 +99,64 @@ pub struct EmulatorSettings {
     pub roles: Vec<RoleSeed>,
     /// Users created at first start (and whenever a seeded email is missing).
     pub users: Vec<UserSeed>,
+    /// When password logins need a second factor, and the MFA API's limits.
+    pub mfa: MfaSettings,
     /// DEVELOPMENT ONLY: let the gateway (`server.listen`) and the emulator
     /// (`identity.emulator_listen`) serve on a non-loopback address while the
     /// emulator is the identity provider. Off: start-up refuses it, so that
     /// the seeded accounts never face a network.
     pub allow_non_loopback: bool,
+}
+
+/// Which password logins the tenant answers with `mfa_required`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaPolicy {
+    /// Never (users seeded with `mfa = true` still are).
+    #[default]
+    Never,
+    /// Every login; users without a factor enrol through `/mfa/associate`.
+    Always,
+    /// Only users with a confirmed authenticator.
+    Enrolled,
+    /// Users holding one of `emulator.mfa.roles`.
+    Roles,
+}
+
+/// Multi-factor authentication of the tenant (Auth0's MFA API for the password grant).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaSettings {
+    /// When a password login answers `mfa_required`.
+    pub policy: MfaPolicy,
+    /// Role names that require MFA when `policy = "roles"`.
+    pub roles: Vec<String>,
+    /// Lifetime of an `mfa_token` (Auth0: 10 minutes, fixed).
+    #[serde(with = "humantime_serde")]
+    pub token_lifetime: Duration,
+    /// Wrong codes (OTP, binding or recovery) a user may send before verification is
+    /// refused (Auth0: a bucket of 10)...
+    pub max_attempts: u32,
+    /// ...of which one comes back this often (Auth0: every 6 minutes).
+    #[serde(with = "humantime_serde")]
+    pub attempt_refill: Duration,
+    /// A push poll (`mfa-oob` without a binding code) sooner than this after the
+    /// previous one answers `slow_down`; zero turns that off.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self {
+            policy: MfaPolicy::Never,
+            roles: Vec::new(),
+            token_lifetime: Duration::from_secs(600),
+            max_attempts: 10,
+            attempt_refill: Duration::from_secs(360),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
 }
 
 /// An API (resource server) the tenant issues JWT access tokens for.
@@ -154,8 +215,13 @@ pub struct UserSeed {
     pub email_verified: bool,
     /// Display name (default: the email).
     pub name: Option<String>,
-    /// Logins answer `mfa_required`.
+    /// Logins answer `mfa_required`, whatever `emulator.mfa.policy` says.
     pub mfa: bool,
+    /// DEVELOPMENT ONLY: a confirmed OTP authenticator with this base32 TOTP secret
+    /// (RFC 6238, SHA-1, 6 digits, 30 s), so a seeded user can finish an MFA login offline.
+    pub mfa_otp_secret: Option<Secret>,
+    /// DEVELOPMENT ONLY: the user's recovery code (needs `mfa_otp_secret`).
+    pub mfa_recovery_code: Option<Secret>,
     /// Logins answer "user is blocked".
     pub blocked: bool,
 }
@@ -192,6 +258,8 @@ impl Default for UserSeed {
             email_verified: true,
             name: None,
             mfa: false,
+            mfa_otp_secret: None,
+            mfa_recovery_code: None,
             blocked: false,
         }
     }
@@ -203,6 +271,9 @@ fn default_grants() -> Vec<String> {
         PASSWORD_REALM_GRANT.into(),
         "refresh_token".into(),
         "client_credentials".into(),
+        MFA_GRANTS[0].into(),
+        MFA_GRANTS[1].into(),
+        MFA_GRANTS[2].into(),
     ]
 }
 
@@ -276,6 +347,7 @@ impl Default for EmulatorSettings {
                     ..UserSeed::default()
                 },
             ],
+            mfa: MfaSettings::default(),
             allow_non_loopback: false,
         }
     }
@@ -335,6 +407,19 @@ impl EmulatorSettings {
                     "must not be empty".into(),
                 ));
             }
+            if let Some(secret) = &u.mfa_otp_secret {
+                if !super::mfa::valid_seed_secret(secret.expose()) {
+                    return Err(bad(
+                        &format!("users[{i}].mfa_otp_secret"),
+                        "must be base32 of at least 16 bytes".into(),
+                    ));
+                }
+            } else if u.mfa_recovery_code.is_some() {
+                return Err(bad(
+                    &format!("users[{i}].mfa_recovery_code"),
+                    "needs mfa_otp_secret".into(),
+                ));
+            }
             for r in &u.roles {
                 if !self.roles.iter().any(|seed| &seed.name == r) {
                     return Err(bad(
@@ -342,6 +427,17 @@ impl EmulatorSettings {
                         format!("unknown role `{r}`"),
                     ));
                 }
+            }
+        }
+        if self.mfa.token_lifetime.is_zero() {
+            return Err(bad("mfa.token_lifetime", "must be positive".into()));
+        }
+        if self.mfa.max_attempts == 0 {
+            return Err(bad("mfa.max_attempts", "must be at least 1".into()));
+        }
+        for r in &self.mfa.roles {
+            if !self.roles.iter().any(|seed| &seed.name == r) {
+                return Err(bad("mfa.roles", format!("unknown role `{r}`")));
             }
         }
         if let Some(issuer) = &self.issuer {

@@ -6,6 +6,7 @@ mod brute_force;
 mod fast_hash;
 mod keys;
 mod management;
+mod mfa;
 mod refresh;
 mod tokens;
 
