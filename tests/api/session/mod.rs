@@ -10,6 +10,7 @@ mod login;
 mod logs;
 mod me;
 mod mfa;
+mod mfa_emulator;
 mod refresh;
 mod reset;
 mod signup;
