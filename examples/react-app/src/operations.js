@@ -43,3 +43,15 @@ export const INVITE = gql`
 export const INVITATIONS = gql`
   query Invitations { invitations(status: PENDING, perPage: 20) { total items { userId email roles } } }
 `;
+
+// The second step of a login that answered MFA_REQUIRED (extensions.mfa.session).
+export const MFA_VERIFY = gql`
+  mutation MfaVerify($input: MfaVerifyInput!) { mfaVerify(input: $input) { ...AuthFields recoveryCode } }
+  ${AUTH}
+`;
+
+export const MFA_ENROLL = gql`
+  mutation MfaEnroll($input: MfaEnrollInput!) {
+    mfaEnroll(input: $input) { session factor secret otpauthUri recoveryCodes bindingCodeExpected }
+  }
+`;
