@@ -1,7 +1,8 @@
 //! Abuse limits (`[limits]`): fixed-window counters in the shared store, so
 //! every replica counts against the same budget.
 //!
-//! * per operation (`login`, `signup`, `requestPasswordReset`, `inviteUser`),
+//! * per operation (`login`, `signup`, `requestPasswordReset`, `inviteUser`,
+//!   `resendInvitation`, `mfaVerify`),
 //!   per client IP and per account (the email), counted per FIELD execution:
 //!   100 aliased `login` fields in one document, or a batch of 100, count 100;
 //! * per HTTP request, per client IP and per principal (`sub`), checked once
