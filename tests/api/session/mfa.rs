@@ -747,3 +747,79 @@ async fn enrolling_an_enrolled_user_says_so() {
         "MFA_ALREADY_ENROLLED"
     );
 }
+
+#[tokio::test]
+async fn logs_hold_no_mfa_token_session_or_code_and_audit_each_step() {
+    let buffer = super::logs::Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .json()
+        .with_current_span(true)
+        .with_span_list(true)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // see logs.rs: a second dispatcher so that callsite interest includes ours
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+
+    let server = MockServer::start().await;
+    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    grant(
+        &server,
+        "ada@example.com",
+        &[("otp", "402913")],
+        403,
+        json!({"error": "invalid_grant", "error_description": "Invalid otp_code."}),
+        1,
+    )
+    .await;
+    grant(
+        &server,
+        "ada@example.com",
+        &[("otp", "918273")],
+        200,
+        double_tokens(),
+        1,
+    )
+    .await;
+    let app = spawn_double(&server, |_| {}).await;
+    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let handle = session(&mfa);
+    error(
+        &verify(&app, json!({"session": handle, "otp": "402913"}), IP, None).await,
+        "MFA_INVALID_CODE",
+    );
+    ok(
+        &verify(&app, json!({"session": handle, "otp": "918273"}), IP, None).await,
+        "mfaVerify",
+    );
+
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(text.lines().count() > 5, "the capture works: {text}");
+    for secret in [
+        "raw-mfa-token",
+        handle.as_str(),
+        &handle[handle.len() - 24..],
+        "402913",
+        "918273",
+    ] {
+        if let Some(line) = text.lines().find(|l| l.contains(secret)) {
+            panic!("{secret} is in the log: {line}");
+        }
+    }
+    let audits: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "audit")
+        .map(|v| v["fields"].clone())
+        .collect();
+    let has = |event: &str, outcome: &str| {
+        audits.iter().any(|f| {
+            f["event"] == event && f["outcome"] == outcome && f["user"] == "a***@example.com"
+        })
+    };
+    assert!(has("login", "mfa_required"), "{audits:#?}");
+    assert!(has("mfa_verify", "failure"), "{audits:#?}");
+    assert!(has("mfa_verify", "success"), "{audits:#?}");
+}
