@@ -22,6 +22,8 @@ pub enum Code {
     UserExists,
     RateLimited,
     MfaRequired,
+    MfaInvalidCode,
+    MfaSessionExpired,
     UpstreamUnavailable,
     GraphqlValidationFailed,
     GraphqlParseFailed,
@@ -39,6 +41,8 @@ impl Code {
             Code::UserExists => "USER_EXISTS",
             Code::RateLimited => "RATE_LIMITED",
             Code::MfaRequired => "MFA_REQUIRED",
+            Code::MfaInvalidCode => "MFA_INVALID_CODE",
+            Code::MfaSessionExpired => "MFA_SESSION_EXPIRED",
             Code::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Code::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Code::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
@@ -142,8 +146,15 @@ pub enum ApiError {
         message: String,
         retry_after: Option<Duration>,
     },
-    /// Auth0 requires a second factor; `mfaToken` continues the flow.
-    MfaRequired { mfa_token: crate::secret::Secret },
+    /// Auth0 requires a second factor; `extensions.mfa` carries the sealed
+    /// MFA session and what the UI needs to choose a factor (never Auth0's
+    /// `mfa_token`).
+    MfaRequired { mfa: serde_json::Value },
+    /// The OTP, binding code or recovery code was wrong, reused or expired,
+    /// or (`reason: PUSH_REJECTED`) the user rejected the push.
+    MfaInvalidCode { reason: Option<&'static str> },
+    /// The MFA session is expired, used, forged or another client's: log in again.
+    MfaSessionExpired,
     /// Auth0, a datasource or the key set could not be reached.
     UpstreamUnavailable {
         message: String,
@@ -185,6 +196,15 @@ impl ApiError {
             ApiError::UserExists => "a user with this email already exists".to_owned(),
             ApiError::RateLimited { message, .. } => message.clone(),
             ApiError::MfaRequired { .. } => "multi-factor authentication is required".to_owned(),
+            ApiError::MfaInvalidCode { reason: Some(_) } => {
+                "the sign-in request was rejected on the other device".to_owned()
+            }
+            ApiError::MfaInvalidCode { reason: None } => {
+                "the code is wrong, expired or was already used".to_owned()
+            }
+            ApiError::MfaSessionExpired => {
+                "the multi-factor session expired or is not valid here; log in again".to_owned()
+            }
             ApiError::UpstreamUnavailable { message, .. } => message.clone(),
             ApiError::Internal => {
                 "internal error; the x-request-id response header identifies it in the logs"
@@ -207,6 +227,8 @@ impl ApiError {
             ApiError::UserExists => Code::UserExists,
             ApiError::RateLimited { .. } => Code::RateLimited,
             ApiError::MfaRequired { .. } => Code::MfaRequired,
+            ApiError::MfaInvalidCode { .. } => Code::MfaInvalidCode,
+            ApiError::MfaSessionExpired => Code::MfaSessionExpired,
             ApiError::UpstreamUnavailable { .. } => Code::UpstreamUnavailable,
             ApiError::Internal => Code::InternalServerError,
         }
@@ -264,7 +286,12 @@ impl ApiError {
                 let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
                 ext.set("retryAfter", secs.max(1));
             }
-            ApiError::MfaRequired { mfa_token } => ext.set("mfaToken", mfa_token.expose()),
+            ApiError::MfaRequired { mfa } if !mfa.is_null() => {
+                if let Ok(v) = async_graphql::Value::from_json(mfa.clone()) {
+                    ext.set("mfa", v);
+                }
+            }
+            ApiError::MfaInvalidCode { reason: Some(r) } => ext.set("reason", *r),
             ApiError::UpstreamUnavailable {
                 reason: Some(r), ..
             } => ext.set("reason", *r),

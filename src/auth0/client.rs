@@ -16,14 +16,14 @@ use super::{
 use crate::secret::Secret;
 
 const PASSWORD_REALM_GRANT: &str = "http://auth0.com/oauth/grant-type/password-realm";
-const FORWARDED_FOR: &str = "auth0-forwarded-for";
+pub(super) const FORWARDED_FOR: &str = "auth0-forwarded-for";
 
 /// Auth0 Authentication API client; cheap to clone (the HTTP client is shared).
 #[derive(Debug, Clone)]
 pub struct Auth0Client {
-    settings: Auth0Settings,
-    base: Url,
-    http: reqwest::Client,
+    pub(super) settings: Auth0Settings,
+    pub(super) base: Url,
+    pub(super) http: reqwest::Client,
 }
 
 /// The token endpoint's success body.
@@ -58,7 +58,7 @@ pub(crate) fn record(answer: &Answer, code: Option<&str>) {
 
 /// Logs a failed call: status and Auth0 error code only, never the body.
 /// Caller mistakes at debug; configuration and availability problems at warn.
-fn log_failure(answer: &Answer, code: Option<&str>, err: &ProviderError) {
+pub(crate) fn log_failure(answer: &Answer, code: Option<&str>, err: &ProviderError) {
     let status = answer.status.as_u16();
     let code = code.unwrap_or("");
     match err {
@@ -142,7 +142,7 @@ impl Classify for serde_json::Error {
     }
 }
 
-fn transport(reason: String) -> ProviderError {
+pub(crate) fn transport(reason: String) -> ProviderError {
     tracing::warn!(%reason, "Auth0 call failed");
     ProviderError::Unavailable { reason }
 }
@@ -163,7 +163,7 @@ impl Auth0Client {
         &self.settings
     }
 
-    fn forwarded_for(&self, ctx: &CallContext) -> Option<HeaderValue> {
+    pub(super) fn forwarded_for(&self, ctx: &CallContext) -> Option<HeaderValue> {
         if !self.settings.send_forwarded_for {
             return None;
         }
@@ -483,5 +483,40 @@ impl IdentityProvider for Auth0Client {
         ctx: &CallContext,
     ) -> Result<Map<String, Value>, ProviderError> {
         self.do_userinfo(access_token, ctx).await
+    }
+
+    async fn mfa_authenticators(
+        &self,
+        mfa_token: &Secret,
+        ctx: &CallContext,
+    ) -> Result<Vec<super::MfaAuthenticator>, ProviderError> {
+        self.do_mfa_authenticators(mfa_token, ctx).await
+    }
+
+    async fn mfa_associate(
+        &self,
+        mfa_token: &Secret,
+        enrolment: &super::MfaEnrolment,
+        ctx: &CallContext,
+    ) -> Result<super::MfaAssociation, ProviderError> {
+        self.do_mfa_associate(mfa_token, enrolment, ctx).await
+    }
+
+    async fn mfa_challenge(
+        &self,
+        mfa_token: &Secret,
+        req: &super::MfaChallengeRequest,
+        ctx: &CallContext,
+    ) -> Result<super::MfaChallenge, ProviderError> {
+        self.do_mfa_challenge(mfa_token, req, ctx).await
+    }
+
+    async fn mfa_grant(
+        &self,
+        mfa_token: &Secret,
+        grant: &super::MfaGrant,
+        ctx: &CallContext,
+    ) -> Result<super::MfaTokens, ProviderError> {
+        self.do_mfa_grant(mfa_token, grant, ctx).await
     }
 }

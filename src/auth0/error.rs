@@ -69,6 +69,40 @@ pub enum ProviderError {
     #[error("multi-factor authentication required")]
     MfaRequired { mfa_token: Secret },
 
+    /// A wrong, reused or expired OTP, binding code or recovery code
+    /// (`invalid_grant` on an MFA grant, e.g. "Invalid otp_code.").
+    #[error("the multi-factor code was refused")]
+    MfaInvalidCode,
+
+    /// The user rejected the push (`invalid_grant` "MFA Authorization rejected.").
+    #[error("the multi-factor request was rejected by the user")]
+    MfaRejected,
+
+    /// The `mfa_token` expired (10 minutes), is malformed or is not this
+    /// client's (`expired_token`, `invalid_grant`/`invalid_request` naming
+    /// the mfa_token, 401 on `/mfa/*`): the login starts over.
+    #[error("the multi-factor transaction expired")]
+    MfaTokenInvalid,
+
+    /// The out-of-band challenge is not answered yet (`authorization_pending`),
+    /// or it was polled too often (`slow_down`).
+    #[error("the multi-factor challenge is pending")]
+    MfaPending { slow_down: bool },
+
+    /// Enrolment refused: the user already has an authenticator
+    /// (`access_denied` "User is already enrolled.").
+    #[error("the user is already enrolled in multi-factor authentication")]
+    MfaAlreadyEnrolled,
+
+    /// Challenge refused: the user has no active authenticator (`association_required`).
+    #[error("the user has no multi-factor authenticator")]
+    MfaNotEnrolled,
+
+    /// Challenge refused: none of the user's authenticators has the requested
+    /// type, or the application does not accept it (`unsupported_challenge_type`).
+    #[error("unsupported multi-factor challenge type")]
+    MfaUnsupported,
+
     /// The refresh token is unknown, revoked, reused (rotation) or belongs to a
     /// deleted user (`invalid_grant` on the refresh grant).
     #[error("invalid or revoked refresh token")]
@@ -156,6 +190,14 @@ impl ProviderError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Blocked => "blocked",
             Self::MfaRequired { .. } => "mfa_required",
+            Self::MfaInvalidCode => "mfa_invalid_code",
+            Self::MfaRejected => "mfa_rejected",
+            Self::MfaTokenInvalid => "mfa_token_invalid",
+            Self::MfaPending { slow_down: false } => "mfa_pending",
+            Self::MfaPending { slow_down: true } => "mfa_slow_down",
+            Self::MfaAlreadyEnrolled => "mfa_already_enrolled",
+            Self::MfaNotEnrolled => "mfa_not_enrolled",
+            Self::MfaUnsupported => "mfa_unsupported",
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::InvalidAccessToken => "invalid_access_token",
             Self::Denied { .. } => "denied",
@@ -273,6 +315,10 @@ pub(crate) enum Call {
     Revoke,
     ChangePassword,
     Userinfo,
+    MfaAuthenticators,
+    MfaAssociate,
+    MfaChallenge,
+    MfaGrant,
 }
 
 /// `retry_after` from `x-ratelimit-reset` (UNIX epoch seconds; small values are

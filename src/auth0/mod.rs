@@ -8,6 +8,7 @@ mod client;
 mod error;
 mod http;
 mod management;
+mod mfa;
 mod settings;
 
 use std::net::IpAddr;
@@ -21,6 +22,10 @@ pub use client::Auth0Client;
 pub use error::{ManagementError, ProviderError};
 pub use management::{
     CreateUser, ManagementClient, ManagementUser, Role, RolePermission, TicketRequest, UserPage,
+};
+pub use mfa::{
+    MfaAssociation, MfaAuthenticator, MfaChallenge, MfaChallengeRequest, MfaEnrolment, MfaGrant,
+    MfaTokens,
 };
 pub use settings::{Auth0Settings, ManagementSettings};
 
@@ -65,6 +70,50 @@ pub trait IdentityProvider: Send + Sync + 'static {
         access_token: &Secret,
         ctx: &CallContext,
     ) -> Result<Map<String, Value>, ProviderError>;
+
+    /// The user's authenticators (`GET /mfa/authenticators`, bearer: the mfa_token).
+    async fn mfa_authenticators(
+        &self,
+        _mfa_token: &Secret,
+        _ctx: &CallContext,
+    ) -> Result<Vec<MfaAuthenticator>, ProviderError> {
+        Err(mfa_unsupported())
+    }
+    /// Starts an enrolment (`POST /mfa/associate`).
+    async fn mfa_associate(
+        &self,
+        _mfa_token: &Secret,
+        _enrolment: &MfaEnrolment,
+        _ctx: &CallContext,
+    ) -> Result<MfaAssociation, ProviderError> {
+        Err(mfa_unsupported())
+    }
+    /// Starts a challenge (`POST /mfa/challenge`): sends the SMS, e-mail or push.
+    async fn mfa_challenge(
+        &self,
+        _mfa_token: &Secret,
+        _req: &MfaChallengeRequest,
+        _ctx: &CallContext,
+    ) -> Result<MfaChallenge, ProviderError> {
+        Err(mfa_unsupported())
+    }
+    /// Finishes the login with an MFA grant at the token endpoint.
+    async fn mfa_grant(
+        &self,
+        _mfa_token: &Secret,
+        _grant: &MfaGrant,
+        _ctx: &CallContext,
+    ) -> Result<MfaTokens, ProviderError> {
+        Err(mfa_unsupported())
+    }
+}
+
+/// A provider without an MFA API: a configuration problem, never the user's.
+fn mfa_unsupported() -> ProviderError {
+    ProviderError::Misconfigured {
+        error: "mfa_unsupported".into(),
+        description: "this identity provider has no MFA API".into(),
+    }
 }
 
 /// Who the call is made for: the end user's IP (forwarded to Auth0's

@@ -1,7 +1,8 @@
 //! Abuse limits (`[limits]`): fixed-window counters in the shared store, so
 //! every replica counts against the same budget.
 //!
-//! * per operation (`login`, `signup`, `requestPasswordReset`, `inviteUser`),
+//! * per operation (`login`, `signup`, `requestPasswordReset`, `inviteUser`,
+//!   `resendInvitation`, `mfaVerify`),
 //!   per client IP and per account (the email), counted per FIELD execution:
 //!   100 aliased `login` fields in one document, or a batch of 100, count 100;
 //! * per HTTP request, per client IP and per principal (`sub`), checked once
@@ -32,6 +33,8 @@ pub enum Operation {
     InviteUser,
     ResendInvitation,
     CancelInvitation,
+    /// `mfaVerify` and `mfaPoll`'s codes; the account is the login's email.
+    MfaVerify,
 }
 
 impl Operation {
@@ -44,6 +47,7 @@ impl Operation {
             Operation::InviteUser => "inviteUser",
             Operation::ResendInvitation => "resendInvitation",
             Operation::CancelInvitation => "cancelInvitation",
+            Operation::MfaVerify => "mfaVerify",
         }
     }
 }
@@ -81,7 +85,8 @@ impl Budget {
     /// The defaults: login 30/IP and 10/account per 15 min; signup 10/IP and
     /// 5/account per hour; password reset 10/IP and 3/account per hour;
     /// inviteUser 100/IP and 10/invited address per hour; resendInvitation
-    /// (and cancelInvitation) 100/IP and 5/address per hour; requests 1200/IP
+    /// (and cancelInvitation) 100/IP and 5/address per hour; mfaVerify 30/IP
+    /// and 10/account per 15 min (Auth0's own bucket is 10 codes); requests 1200/IP
     /// and 600/principal per minute.
     pub fn default_for(op: Option<Operation>) -> Budget {
         let (per_ip, per_account, secs) = match op {
@@ -91,6 +96,7 @@ impl Budget {
             Some(Operation::InviteUser) => (100, 10, 3600),
             Some(Operation::ResendInvitation) => (100, 5, 3600),
             Some(Operation::CancelInvitation) => (100, 5, 3600),
+            Some(Operation::MfaVerify) => (30, 10, 15 * 60),
             None => (1200, 600, 60),
         };
         Budget {
@@ -128,6 +134,7 @@ pub struct LimitsSettings {
     pub invite_user: Rule,
     pub resend_invitation: Rule,
     pub cancel_invitation: Rule,
+    pub mfa_verify: Rule,
     /// `per_ip` and `per_account` (= per principal) for every HTTP request.
     pub requests: RequestRule,
 }
@@ -144,6 +151,7 @@ impl Default for LimitsSettings {
             invite_user: Rule::default(),
             resend_invitation: Rule::default(),
             cancel_invitation: Rule::default(),
+            mfa_verify: Rule::default(),
             requests: Rule::default(),
         }
     }
@@ -160,6 +168,7 @@ impl LimitsSettings {
             ("invite_user", Some(Operation::InviteUser)),
             ("resend_invitation", Some(Operation::ResendInvitation)),
             ("cancel_invitation", Some(Operation::CancelInvitation)),
+            ("mfa_verify", Some(Operation::MfaVerify)),
             ("requests", None),
         ] {
             if self.budget(op).window < Duration::from_secs(1) {
@@ -184,6 +193,7 @@ impl LimitsSettings {
             Some(Operation::InviteUser) => &self.invite_user,
             Some(Operation::ResendInvitation) => &self.resend_invitation,
             Some(Operation::CancelInvitation) => &self.cancel_invitation,
+            Some(Operation::MfaVerify) => &self.mfa_verify,
             None => &self.requests,
         };
         Budget::default_for(op).with(rule)
@@ -207,7 +217,7 @@ impl std::fmt::Debug for Limiter {
 }
 
 /// The key of a client address: IPv6 by network, IPv4 as is.
-fn ip_bucket(ip: IpAddr, v6_prefix: u8) -> String {
+pub(crate) fn ip_bucket(ip: IpAddr, v6_prefix: u8) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

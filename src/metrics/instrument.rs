@@ -167,4 +167,51 @@ impl IdentityProvider for InstrumentedProvider {
         self.done("userinfo", t, &r);
         r
     }
+
+    async fn mfa_authenticators(
+        &self,
+        mfa_token: &Secret,
+        ctx: &CallContext,
+    ) -> Result<Vec<crate::auth0::MfaAuthenticator>, ProviderError> {
+        let t = Instant::now();
+        let r = self.inner.mfa_authenticators(mfa_token, ctx).await;
+        self.done("mfa_authenticators", t, &r);
+        r
+    }
+
+    async fn mfa_associate(
+        &self,
+        mfa_token: &Secret,
+        enrolment: &crate::auth0::MfaEnrolment,
+        ctx: &CallContext,
+    ) -> Result<crate::auth0::MfaAssociation, ProviderError> {
+        let t = Instant::now();
+        let r = self.inner.mfa_associate(mfa_token, enrolment, ctx).await;
+        self.done("mfa_associate", t, &r);
+        r
+    }
+
+    async fn mfa_challenge(
+        &self,
+        mfa_token: &Secret,
+        req: &crate::auth0::MfaChallengeRequest,
+        ctx: &CallContext,
+    ) -> Result<crate::auth0::MfaChallenge, ProviderError> {
+        let t = Instant::now();
+        let r = self.inner.mfa_challenge(mfa_token, req, ctx).await;
+        self.done("mfa_challenge", t, &r);
+        r
+    }
+
+    async fn mfa_grant(
+        &self,
+        mfa_token: &Secret,
+        grant: &crate::auth0::MfaGrant,
+        ctx: &CallContext,
+    ) -> Result<crate::auth0::MfaTokens, ProviderError> {
+        let t = Instant::now();
+        let r = self.inner.mfa_grant(mfa_token, grant, ctx).await;
+        self.done("token_mfa", t, &r);
+        r
+    }
 }

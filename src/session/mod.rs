@@ -7,6 +7,8 @@
 //! and write an audit event for every attempt.
 
 mod input;
+mod mfa;
+mod mfa_seal;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use input::{email_arg, Email, Password};
+pub use mfa::MfaSettings;
 
 use crate::auth::{Authenticate, Principal, Rejection, User};
 use crate::auth0::{CallContext, IdentityProvider, ProviderError, SignupRequest, TokenSet};
@@ -75,6 +78,8 @@ pub struct SessionSettings {
     /// How long `/userinfo` answers are reused for `me`'s profile fields.
     #[serde(with = "humantime_serde")]
     pub userinfo_cache_ttl: Duration,
+    /// `[session.mfa]`: the multi-factor login.
+    pub mfa: MfaSettings,
 }
 
 impl Default for SessionSettings {
@@ -91,6 +96,7 @@ impl Default for SessionSettings {
             max_password_chars: 1024,
             audit_email: AuditEmail::Mask,
             userinfo_cache_ttl: Duration::from_secs(60),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -131,6 +137,7 @@ impl SessionSettings {
                 "must be at least 128".into(),
             ));
         }
+        v.extend(self.mfa.validate());
         v
     }
 }
@@ -146,6 +153,8 @@ pub struct SessionService {
     userinfo: moka::future::Cache<String, Arc<serde_json::Map<String, serde_json::Value>>>,
     /// Keys the user ids of enumeration-safe answers (see [`fake_user_id`]).
     enumeration_key: Secret,
+    /// Seals MFA session handles (`None` only if the cipher refused its key).
+    mfa_sealer: Option<mfa_seal::Sealer>,
 }
 
 impl SessionService {
@@ -168,6 +177,7 @@ impl SessionService {
                 Secret::new(hex::encode(bytes))
             }
         };
+        let mfa_sealer = settings.mfa.sealer();
         Self {
             settings,
             provider,
@@ -176,13 +186,19 @@ impl SessionService {
             cookie_path,
             userinfo,
             enumeration_key,
+            mfa_sealer,
         }
     }
 
     /// Without `session.enumeration_key`, the key is derived from `secret`
     /// (the application's client secret) so that every replica invents the
     /// same id for the same email; an empty secret keeps the random key.
+    /// The same holds for `session.mfa.key`, which seals MFA sessions (its
+    /// own derivation: the two keys differ).
     pub fn with_enumeration_key_from(mut self, secret: &Secret) -> Self {
+        if !self.settings.mfa.key_configured() && !secret.is_empty() {
+            self.mfa_sealer = mfa_seal::Sealer::from_material(secret);
+        }
         let configured = self
             .settings
             .enumeration_key
@@ -379,6 +395,11 @@ impl SessionService {
                 .await
             {
                 Ok(tokens) => tokens,
+                Err(ProviderError::MfaRequired { mfa_token }) => {
+                    return Err(self
+                        .mfa_required(ctx, rc, &email, &user, &mfa_token, &call)
+                        .await);
+                }
                 Err(e) => {
                     let api = map_provider_error(&e);
                     audit("login", &user, rc, "failure", Some(e.kind()));
@@ -801,9 +822,32 @@ pub fn map_provider_error(e: &ProviderError) -> ApiError {
             message: "this account is blocked; contact an administrator".into(),
             retry_after: Some(Duration::from_secs(3600)),
         },
-        ProviderError::MfaRequired { mfa_token } => ApiError::MfaRequired {
-            mfa_token: mfa_token.clone(),
+        // only `login` can continue a multi-factor login (it seals the
+        // mfa_token into a session): elsewhere the client just learns that
+        // a login needs a second factor, never the mfa_token
+        ProviderError::MfaRequired { .. } => ApiError::MfaRequired {
+            mfa: serde_json::Value::Null,
         },
+        ProviderError::MfaInvalidCode => ApiError::MfaInvalidCode { reason: None },
+        ProviderError::MfaRejected => ApiError::MfaInvalidCode {
+            reason: Some("PUSH_REJECTED"),
+        },
+        ProviderError::MfaTokenInvalid => ApiError::MfaSessionExpired,
+        ProviderError::MfaPending { .. } => {
+            ApiError::bad_input("the challenge is not answered yet: poll with mfaPoll")
+        }
+        ProviderError::MfaAlreadyEnrolled => mfa_input_error(
+            "MFA_ALREADY_ENROLLED",
+            "the user already has an authenticator: challenge it instead",
+        ),
+        ProviderError::MfaNotEnrolled => mfa_input_error(
+            "MFA_ENROLLMENT_REQUIRED",
+            "the user has no authenticator: enrol one with mfaEnroll",
+        ),
+        ProviderError::MfaUnsupported => mfa_input_error(
+            "MFA_FACTOR_UNSUPPORTED",
+            "this authenticator cannot be challenged by this application",
+        ),
         ProviderError::InvalidRefreshToken => ApiError::RefreshTokenInvalid,
         ProviderError::InvalidAccessToken => {
             ApiError::Unauthenticated(Some(crate::auth::Rejection::Invalid))
@@ -823,6 +867,16 @@ pub fn map_provider_error(e: &ProviderError) -> ApiError {
             tracing::error!(error = other.kind(), detail = %other, "identity provider misconfiguration");
             ApiError::Internal
         }
+    }
+}
+
+fn mfa_input_error(reason: &str, message: &str) -> ApiError {
+    let mut ext = serde_json::Map::new();
+    ext.insert("reason".into(), serde_json::Value::String(reason.into()));
+    ApiError::BadUserInput {
+        message: message.into(),
+        field: None,
+        extensions: Some(ext),
     }
 }
 
@@ -848,6 +902,10 @@ pub fn bind(b: &mut Bindings, svc: Arc<SessionService>) {
     bind_op!("Mutation.logout", logout);
     bind_op!("Mutation.requestPasswordReset", password_reset);
     bind_op!("Query.me", me);
+    bind_op!("Mutation.mfaEnroll", mfa_enroll);
+    bind_op!("Mutation.mfaChallenge", mfa_challenge);
+    bind_op!("Mutation.mfaVerify", mfa_verify);
+    bind_op!("Mutation.mfaPoll", mfa_poll);
 }
 
 #[cfg(test)]

@@ -814,6 +814,70 @@ pm.test('cookie cleared (Max-Age=0)', () => {
   }),
 ], IF_COOKIE);
 
+// ---------------------------------------------------------------- multi-factor login
+
+/** Pre-request: the emulator only; computes the OTP of {{mfaSecret}} now (RFC 6238 with CryptoJS). */
+const TOTP_NOW = NEEDS_EMULATOR + `
+const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+let bits = '';
+for (const c of pm.collectionVariables.get('mfaSecret').replace(/=+$/, '').toUpperCase()) {
+    bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+}
+let keyHex = '';
+for (let i = 0; i + 8 <= bits.length; i += 8) keyHex += parseInt(bits.substr(i, 8), 2).toString(16).padStart(2, '0');
+const counterHex = Math.floor(Date.now() / 30000).toString(16).padStart(16, '0');
+const mac = CryptoJS.HmacSHA1(CryptoJS.enc.Hex.parse(counterHex), CryptoJS.enc.Hex.parse(keyHex)).toString(CryptoJS.enc.Hex);
+const offset = parseInt(mac.slice(-1), 16);
+const code = (parseInt(mac.substr(offset * 2, 8), 16) & 0x7fffffff) % 1000000;
+pm.collectionVariables.set('mfaCode', String(code).padStart(6, '0'));
+`;
+
+const MFA_VERIFY = `mutation MfaVerify($input: MfaVerifyInput!) { mfaVerify(input: $input) { ${AUTH_FIELDS} } }`;
+
+const mfa = folder('11 multi-factor login', 'The emulator\'s seeded user with an authenticator app (otp@example.com, docs/emulator.md): login answers MFA_REQUIRED with a sealed session (never Auth0\'s mfa_token), a wrong code is MFA_INVALID_CODE, the code computed from the seeded secret logs in, and the session works once. Skipped without an emulator.', [
+  gql('mfa: login → MFA_REQUIRED with a sealed session', {
+    pre: NEEDS_EMULATOR,
+    query: LOGIN,
+    variables: { input: { email: '{{mfaEmail}}', password: '{{mfaPassword}}' } },
+    test: fails('MFA_REQUIRED', { field: 'login' }) + `
+const mfa = ext.mfa || {};
+pm.test('a sealed session, not the mfa_token', () => {
+    pm.expect(mfa.session).to.be.a('string').and.match(/^mfa1\./);
+    pm.expect(ext).to.not.have.property('mfaToken');
+});
+pm.test('the enrolled authenticator app is listed', () => {
+    pm.expect(mfa.enrollmentRequired).to.eql(false);
+    pm.expect((mfa.authenticators || []).map((a) => a.type)).to.include('otp');
+});
+pm.collectionVariables.set('mfaSession', mfa.session);
+`,
+  }),
+  gql('mfa: a wrong code → MFA_INVALID_CODE', {
+    pre: NEEDS_EMULATOR,
+    query: MFA_VERIFY,
+    variables: { input: { session: '{{mfaSession}}', otp: '000000' } },
+    test: fails('MFA_INVALID_CODE', { field: 'mfaVerify' }),
+  }),
+  gql('mfa: the authenticator app\'s code → tokens', {
+    pre: TOTP_NOW,
+    query: MFA_VERIFY,
+    variables: { input: { session: '{{mfaSession}}', otp: '{{mfaCode}}' } },
+    test: ok() + `
+const v = (body.data || {}).mfaVerify || {};
+pm.test('tokens for the MFA user', () => {
+    pm.expect(v.accessToken).to.be.a('string');
+    pm.expect(v.user.email).to.eql(pm.collectionVariables.get('mfaEmail'));
+});
+`,
+  }),
+  gql('mfa: the same session again → MFA_SESSION_EXPIRED', {
+    pre: TOTP_NOW,
+    query: MFA_VERIFY,
+    variables: { input: { session: '{{mfaSession}}', otp: '{{mfaCode}}' } },
+    test: fails('MFA_SESSION_EXPIRED', { field: 'mfaVerify' }),
+  }),
+]);
+
 // ---------------------------------------------------------------- collection
 
 const collection = {
@@ -822,7 +886,7 @@ const collection = {
     name: 'authgate',
     description: [
       'The authgate client contract, executable: sign-up, login, me, refresh, logout, password reset,',
-      'invitations, authorization and malformed requests. Every request asserts the HTTP status,',
+      'invitations, multi-factor login, authorization and malformed requests. Every request asserts the HTTP status,',
       '`errors[].extensions.code` (and `reason`) and the data.',
       '',
       'Environment: authgate.postman_environment.json (baseUrl, emulatorUrl, seeded credentials).',
@@ -849,8 +913,11 @@ if (!pm.collectionVariables.get('runId')) {
   variable: [
     { key: 'newPassword', value: 'Postman-Passw0rd!', type: 'string' },
     { key: 'runId', value: '', type: 'string' },
+    { key: 'mfaEmail', value: 'otp@example.com', type: 'string' },
+    { key: 'mfaPassword', value: 'Otp-Passw0rd!', type: 'string' },
+    { key: 'mfaSecret', value: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', type: 'string' },
   ],
-  item: [setup, signup, login, me, refresh, logout, reset, invite, lifecycle, forbidden, datasources, bad, cookie],
+  item: [setup, signup, login, me, refresh, logout, reset, invite, lifecycle, forbidden, datasources, bad, mfa, cookie],
 };
 
 const text = JSON.stringify(collection, null, 2) + '\n';

@@ -12,6 +12,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHmac } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -116,6 +117,23 @@ async function login(email, pw) {
   await page.click('[data-testid=login-form] button[type=submit]');
   await page.getByTestId('me').waitFor();
   expect((await text('me-email')) === email, `me shows ${await text('me-email')}, expected ${email}`);
+}
+
+// The emulator's seeded user with an authenticator app (docs/emulator.md).
+const OTP_USER = { email: 'otp@example.com', password: 'Otp-Passw0rd!', secret: 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP' };
+
+// RFC 6238 (SHA-1, 6 digits, 30 s), as an authenticator app computes it.
+function totp(base32) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const off = mac[mac.length - 1] & 0xf;
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000;
+  return n.toString().padStart(6, '0');
 }
 
 async function logout() {
@@ -305,6 +323,24 @@ try {
     }
     await login(inviteeEmail, password);
     expect((await text('me-roles')) === 'user', `invitee roles: ${await text('me-roles')}`);
+  });
+
+  await step('multi-factor login: the seeded OTP user types the code of its authenticator app', async () => {
+    await logout();
+    await page.goto(`${APP_URL}/#/login`);
+    await page.getByTestId('login-form').waitFor();
+    await page.fill('[data-testid=login-form] input[name=email]', OTP_USER.email);
+    await page.fill('[data-testid=login-form] input[name=password]', OTP_USER.password);
+    await page.click('[data-testid=login-form] button[type=submit]');
+    await page.getByTestId('mfa-form').waitFor();
+    const required = ops('Login').at(-1)?.body?.errors?.[0]?.extensions || {};
+    expect(required.code === 'MFA_REQUIRED', `login answered ${JSON.stringify(required)}`);
+    expect(!('mfaToken' in required) && String(required.mfa?.session).startsWith('mfa1.'), 'a sealed session, no mfa_token');
+    await page.fill('[data-testid=mfa-code]', totp(OTP_USER.secret));
+    await page.click('[data-testid=mfa-form] button[type=submit]');
+    await page.getByTestId('me').waitFor();
+    expect((await text('me-email')) === OTP_USER.email, `me shows ${await text('me-email')}`);
+    expect((await context.cookies(GRAPHQL_URL)).some((c) => c.name === 'authgate_refresh' && c.value && c.httpOnly), 'refresh cookie set');
   });
 } catch {
   exitCode = 1;

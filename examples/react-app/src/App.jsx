@@ -7,6 +7,7 @@ import { clearSession, setSession } from './session.js';
 import { useSession } from './useSession.js';
 import { go, useHashRoute } from './useHashRoute.js';
 import { describe } from './errors.js';
+import { MfaStep } from './Mfa.jsx';
 
 export default function App() {
   const session = useSession();
@@ -80,6 +81,7 @@ function Login() {
   const [login, { loading }] = useMutation(LOGIN);
   const [error, setError] = useState(null);
   const [values, bind] = useForm({ email: '', password: '' });
+  const [mfa, setMfa] = useState(null);
   const onSubmit = async (e) => {
     e.preventDefault();
     setError(null);
@@ -89,9 +91,13 @@ function Login() {
       await client.resetStore();
       go('/me');
     } catch (err) {
-      setError(err);
+      // a second factor is needed: continue with the sealed MFA session
+      const first = err?.errors?.[0]?.extensions;
+      if (first?.code === 'MFA_REQUIRED' && first.mfa?.session) setMfa(first.mfa);
+      else setError(err);
     }
   };
+  if (mfa) return <MfaStep mfa={mfa} onRestart={() => setMfa(null)} />;
   return (
     <div className="card">
       <h1>Log in</h1>

@@ -61,3 +61,15 @@ export const RESEND_INVITATION = gql`
 export const CANCEL_INVITATION = gql`
   mutation CancelInvitation($email: String!) { cancelInvitation(email: $email) { userId email status } }
 `;
+
+// The second step of a login that answered MFA_REQUIRED (extensions.mfa.session).
+export const MFA_VERIFY = gql`
+  mutation MfaVerify($input: MfaVerifyInput!) { mfaVerify(input: $input) { ...AuthFields recoveryCode } }
+  ${AUTH}
+`;
+
+export const MFA_ENROLL = gql`
+  mutation MfaEnroll($input: MfaEnrollInput!) {
+    mfaEnroll(input: $input) { session factor secret otpauthUri recoveryCodes bindingCodeExpected }
+  }
+`;

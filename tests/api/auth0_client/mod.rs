@@ -4,5 +4,6 @@ mod auth_api;
 mod errors;
 mod helpers;
 mod management;
+mod mfa;
 mod redaction;
 mod settings;

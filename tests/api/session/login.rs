@@ -115,10 +115,11 @@ async fn login_answers_as_the_contract_says() {
         "INVALID_CREDENTIALS",
     );
 
-    // MFA: the client gets the mfa_token to continue
+    // MFA: the client gets a sealed session to continue, never the mfa_token
     let g = login(&app, "mfa@example.com", "Mfa-Passw0rd1").await;
     let e = error(&g, "MFA_REQUIRED");
-    assert!(!s(&e["extensions"], "mfaToken").is_empty());
+    assert!(s(&e["extensions"]["mfa"], "session").starts_with("mfa1."));
+    assert!(e["extensions"].get("mfaToken").is_none());
 
     // blocked by an administrator
     let g = login(&app, "blocked@example.com", "Blocked-Passw0rd1").await;

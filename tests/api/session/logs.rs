@@ -11,7 +11,7 @@ use super::{error, login, ok, CLIENT_SECRET, USER};
 use crate::helpers::spawn_full;
 
 #[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+pub(super) struct Buffer(pub(super) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -9,6 +9,8 @@ mod faults;
 mod login;
 mod logs;
 mod me;
+mod mfa;
+mod mfa_emulator;
 mod refresh;
 mod reset;
 mod signup;
