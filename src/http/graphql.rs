@@ -610,7 +610,7 @@ fn record(
             outcome = Some(code.unwrap_or(Code::InternalServerError));
         }
     }
-    m.record_request(op, outcome.map_or("ok", Code::as_str), started.elapsed());
+    m.record_request(op, outcome, started.elapsed());
 }
 
 struct Outcome {

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use instrument::{InstrumentedProvider, InstrumentedStore};
 
 use crate::auth::{Principal, Rejection};
+use crate::error::Code;
 
 /// Distinct operation names given their own series.
 pub const MAX_OPERATION_NAMES: usize = 200;
@@ -225,25 +226,16 @@ impl Metrics {
         "_other".into()
     }
 
-    /// One GraphQL operation answered: `outcome` is `ok` or an error code.
-    pub fn record_request(&self, operation: Option<&str>, outcome: &str, elapsed: Duration) {
+    /// One GraphQL operation answered: `outcome` is `None` (`ok`) or the
+    /// first error's code. Typed, so the label set is the contract's codes.
+    pub fn record_request(
+        &self,
+        operation: Option<&str>,
+        outcome: Option<Code>,
+        elapsed: Duration,
+    ) {
         let op = self.operation_label(operation);
-        let outcome = match outcome {
-            "ok"
-            | "UNAUTHENTICATED"
-            | "FORBIDDEN"
-            | "BAD_USER_INPUT"
-            | "INVALID_CREDENTIALS"
-            | "USER_EXISTS"
-            | "RATE_LIMITED"
-            | "MFA_REQUIRED"
-            | "UPSTREAM_UNAVAILABLE"
-            | "GRAPHQL_VALIDATION_FAILED"
-            | "GRAPHQL_PARSE_FAILED"
-            | "BAD_REQUEST"
-            | "INTERNAL_SERVER_ERROR" => outcome,
-            _ => "OTHER",
-        };
+        let outcome = outcome.map_or("ok", Code::as_str);
         self.inner
             .requests
             .with_label_values(&[op.as_str(), outcome])
@@ -445,12 +437,12 @@ mod tests {
     #[test]
     fn renders_counters() {
         let m = Metrics::new().unwrap();
-        m.record_request(Some("Login"), "RATE_LIMITED", Duration::from_millis(3));
         m.record_request(
             Some("Login"),
-            "some-upstream-code",
+            Some(Code::RateLimited),
             Duration::from_millis(3),
         );
+        m.record_request(Some("Login"), None, Duration::from_millis(3));
         m.record_upstream("orders", 503, Duration::from_millis(10));
         let text = m.render();
         assert!(
@@ -459,7 +451,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains(r#"outcome="OTHER""#), "{text}");
+        assert!(
+            text.contains(r#"authgate_graphql_requests_total{operation="Login",outcome="ok"} 1"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"authgate_upstream_requests_total{source="orders",status="503"} 1"#)
         );

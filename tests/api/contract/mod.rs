@@ -13,7 +13,7 @@ mod errors;
 use serde_json::Value;
 
 /// Keys whose values differ from run to run.
-const REDACTED_KEYS: &[&str] = &["requestId", "mfaToken", "traceId"];
+const REDACTED_KEYS: &[&str] = &["requestId", "mfaToken", "session", "traceId"];
 
 /// `value` with run-dependent values replaced by a placeholder.
 pub fn redact(value: &Value) -> Value {
