@@ -174,19 +174,31 @@ fn signup_conflict(db: &Db, email: &str, username: Option<&str>) -> Option<Respo
     None
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a password-change ticket does once used, and how long it lives.
+pub(crate) struct TicketSpec<'a> {
+    pub ttl: u64,
+    pub result_url: Option<String>,
+    pub mark_email_as_verified: bool,
+    pub include_email_in_redirect: bool,
+    /// what `last_links` records it as (`change_password`, an invitation…)
+    pub kind: &'a str,
+}
+
 /// Records a password-change ticket and returns its URL (`…/u/reset-password?ticket=…#`).
 pub(crate) fn issue_ticket(
     emu: &Emulator,
     db: &mut Db,
     user_id: &str,
     email: &str,
-    ttl: u64,
-    result_url: Option<String>,
-    mark_email_as_verified: bool,
-    include_email_in_redirect: bool,
-    kind: &str,
+    spec: TicketSpec<'_>,
 ) -> String {
+    let TicketSpec {
+        ttl,
+        result_url,
+        mark_email_as_verified,
+        include_email_in_redirect,
+        kind,
+    } = spec;
     let id = random_token(24);
     db.prune(now_secs());
     db.tickets.insert(
@@ -245,11 +257,13 @@ pub(crate) async fn change_password(
                 &mut db,
                 &user.0,
                 &user.1,
-                DEFAULT_TICKET_TTL,
-                None,
-                true,
-                false,
-                "change_password",
+                TicketSpec {
+                    ttl: DEFAULT_TICKET_TTL,
+                    result_url: None,
+                    mark_email_as_verified: true,
+                    include_email_in_redirect: false,
+                    kind: "change_password",
+                },
             );
             emu.persist(&db);
         }
@@ -393,7 +407,6 @@ fn resolve_audience<'a>(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn password_grant(
     emu: &Arc<Emulator>,
     client: &ClientSettings,
@@ -507,7 +520,18 @@ pub(crate) fn login_tokens(
         .iter()
         .any(|s| s == "offline_access")
         .then_some(Refresh::NewFamily);
-    issue_user_tokens(emu, db, client, user, api, &granted, "password", refresh)
+    issue_user_tokens(
+        emu,
+        db,
+        client,
+        user,
+        Granted {
+            api,
+            scopes: &granted,
+            gty: "password",
+            refresh,
+        },
+    )
 }
 
 /// Scopes for a user grant: OIDC scopes pass, API scopes are limited by RBAC,
@@ -608,17 +632,28 @@ pub(crate) fn profile_claims(
     roles_claim(emu, db, user, out);
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a token request was granted: the API (audience), the scopes, the
+/// grant type the access token records, and what becomes of refresh tokens.
+struct Granted<'a> {
+    api: Option<&'a ApiSettings>,
+    scopes: &'a [String],
+    gty: &'a str,
+    refresh: Option<Refresh>,
+}
+
 fn issue_user_tokens(
     emu: &Emulator,
     db: &mut Db,
     client: &ClientSettings,
     user: &UserRecord,
-    api: Option<&ApiSettings>,
-    scopes: &[String],
-    gty: &str,
-    refresh: Option<Refresh>,
+    granted: Granted<'_>,
 ) -> Result<Value, super::EmulatorError> {
+    let Granted {
+        api,
+        scopes,
+        gty,
+        refresh,
+    } = granted;
     let now = now_secs();
     let lifetime = duration_secs(emu.settings.access_token_lifetime);
     let openid = scopes.iter().any(|s| s == "openid");
@@ -793,10 +828,12 @@ fn refresh_grant(
         &mut db,
         client,
         &user,
-        api,
-        &scopes,
-        "refresh_token",
-        refresh,
+        Granted {
+            api,
+            scopes: &scopes,
+            gty: "refresh_token",
+            refresh,
+        },
     );
     emu.persist(&db);
     match result {

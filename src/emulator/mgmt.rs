@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::authn::issue_ticket;
+use super::authn::{issue_ticket, TicketSpec};
 use super::db::{hash_password, Db, NewUser, RoleRecord, UserRecord};
 use super::http_util::{bearer, mgmt_error, ok_json, Params};
 use super::keys::TokenProblem;
@@ -664,11 +664,13 @@ pub(crate) async fn password_change_ticket(
         &mut db,
         &user_id,
         &email,
-        ttl,
-        result_url,
-        p.bool("mark_email_as_verified").unwrap_or(false),
-        p.bool("includeEmailInRedirect").unwrap_or(false),
-        "password-change-ticket",
+        TicketSpec {
+            ttl,
+            result_url,
+            mark_email_as_verified: p.bool("mark_email_as_verified").unwrap_or(false),
+            include_email_in_redirect: p.bool("includeEmailInRedirect").unwrap_or(false),
+            kind: "password-change-ticket",
+        },
     );
     emu.persist(&db);
     Ok(ok_json(StatusCode::CREATED, json!({"ticket": url})))

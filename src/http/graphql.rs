@@ -239,17 +239,17 @@ pub async fn graphql(State(state): State<Arc<AppState>>, req: Request) -> Respon
             return refuse_api_error(media, &e);
         }
     }
-    execute(
-        &state,
-        batch,
-        media,
+    let rc = RequestContext {
         principal,
-        token.map(Secret::new),
-        ip,
-        request_id,
-        &headers,
-    )
-    .await
+        meta: RequestMeta {
+            request_id,
+            client_ip: ip,
+            bearer: token.map(Secret::new),
+            cookies: cookies(&headers),
+            deadline: Instant::now() + state.server.request_timeout,
+        },
+    };
+    execute(&state, batch, media, rc).await
 }
 
 /// The whole request refused by our limiter (429 + `Retry-After`) or
@@ -488,28 +488,14 @@ fn to_request(v: serde_json::Value) -> Result<async_graphql::Request, Refusal> {
     Ok(request)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs the operation(s) of one HTTP request, within `server.request_timeout`.
 async fn execute(
     state: &Arc<AppState>,
     batch: Batch,
     media: Media,
-    principal: Principal,
-    bearer: Option<Secret>,
-    client_ip: IpAddr,
-    request_id: String,
-    headers: &HeaderMap,
+    rc: RequestContext,
 ) -> Response {
     let timeout = state.server.request_timeout;
-    let rc = RequestContext {
-        principal,
-        meta: RequestMeta {
-            request_id,
-            client_ip,
-            bearer,
-            cookies: cookies(headers),
-            deadline: Instant::now() + timeout,
-        },
-    };
     let schema = state.schema.load_full();
     // fleet: the limiter for resolvers, and per-operation metrics
     let run_one = |r: async_graphql::Request| {
