@@ -7,11 +7,16 @@ use std::sync::Arc;
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Name, Value};
 
+use std::future::Future;
+
 use super::{
-    Invitation, InvitationPage, InviteInput, InviteService, RoleChange, StatusFilter, UserRoles,
+    CheckedCancel, CheckedInvitation, CheckedResend, Invitation, InvitationPage, InviteError,
+    InviteInput, InviteService, RoleChange, StatusFilter, UserRoles,
 };
+use crate::email::Email;
 use crate::error::ApiError;
 use crate::graphql::{object, strings, Bindings, RequestContext};
+use crate::limits::Operation;
 
 fn time(t: Option<std::time::SystemTime>) -> Value {
     t.map_or(Value::Null, |t| Value::String(super::lifecycle::rfc3339(t)))
@@ -107,6 +112,25 @@ fn input(ctx: &ResolverContext<'_>) -> Result<InviteInput, async_graphql::Error>
     })
 }
 
+/// Finishes an invitation operation whose caller the service has already
+/// checked. The check comes first so that a caller who may not act cannot use
+/// up an invitee's budget; the limit comes before `complete`, so that a
+/// refused attempt never reaches the Management API.
+async fn limited<C, F>(
+    ctx: &ResolverContext<'_>,
+    op: Operation,
+    checked: C,
+    email: fn(&C) -> &Email,
+    complete: impl FnOnce(C) -> F,
+) -> Result<Option<FieldValue<'static>>, async_graphql::Error>
+where
+    F: Future<Output = Result<Invitation, InviteError>>,
+{
+    crate::limits::enforce(ctx, op, Some(email(&checked).as_str())).await?;
+    let inv = complete(checked).await.map_err(ApiError::from)?;
+    Ok(Some(FieldValue::value(invitation_value(&inv))))
+}
+
 /// Binds the invitation operations (replacing the "not configured" placeholders).
 pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
     let s = svc.clone();
@@ -115,20 +139,18 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
         FieldFuture::new(async move {
             let rc = ctx.data::<RequestContext>()?;
             let input = input(&ctx)?;
-            // the per-invitee limit counts authorised attempts only: a
-            // caller who may not invite cannot use up someone's budget
             let checked = svc
                 .check(&rc.principal, input)
                 .await
                 .map_err(ApiError::from)?;
-            crate::limits::enforce(
+            limited(
                 &ctx,
-                crate::limits::Operation::InviteUser,
-                Some(checked.email().as_str()),
+                Operation::InviteUser,
+                checked,
+                CheckedInvitation::email,
+                |c| svc.complete(c),
             )
-            .await?;
-            let inv = svc.complete(checked).await.map_err(ApiError::from)?;
-            Ok(Some(FieldValue::value(invitation_value(&inv))))
+            .await
         })
     });
     let s = svc.clone();
@@ -142,14 +164,14 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
                 let checked = svc
                     .check_resend(&rc.principal, &email)
                     .map_err(ApiError::from)?;
-                crate::limits::enforce(
+                limited(
                     &ctx,
-                    crate::limits::Operation::ResendInvitation,
-                    Some(checked.email().as_str()),
+                    Operation::ResendInvitation,
+                    checked,
+                    CheckedResend::email,
+                    |c| svc.complete_resend(c),
                 )
-                .await?;
-                let inv = svc.complete_resend(checked).await.map_err(ApiError::from)?;
-                Ok(Some(FieldValue::value(invitation_value(&inv))))
+                .await
             })
         },
     );
@@ -161,19 +183,17 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
             FieldFuture::new(async move {
                 let rc = ctx.data::<RequestContext>()?;
                 let email = ctx.args.try_get("email")?.string()?.to_owned();
-                // decided (who, which address) before the limit counts, and
-                // the limit before any Management API call
                 let checked = svc
                     .check_cancel(&rc.principal, &email)
                     .map_err(ApiError::from)?;
-                crate::limits::enforce(
+                limited(
                     &ctx,
-                    crate::limits::Operation::CancelInvitation,
-                    Some(checked.email().as_str()),
+                    Operation::CancelInvitation,
+                    checked,
+                    CheckedCancel::email,
+                    |c| svc.complete_cancel(c),
                 )
-                .await?;
-                let inv = svc.complete_cancel(checked).await.map_err(ApiError::from)?;
-                Ok(Some(FieldValue::value(invitation_value(&inv))))
+                .await
             })
         },
     );
