@@ -131,6 +131,27 @@ where
     Ok(Some(FieldValue::value(invitation_value(&inv))))
 }
 
+/// Binds a mutation that takes only the invitee's `email`: the two differ in
+/// the service methods they call, and a generic over those (whose checked
+/// values borrow the caller) would say more than this does.
+macro_rules! by_email {
+    ($b:expr, $svc:expr, $field:literal, $op:ident, $check:ident, $checked:ident, $complete:ident) => {{
+        let s = $svc.clone();
+        $b.bind($field, move |ctx: ResolverContext<'_>| {
+            let svc = s.clone();
+            FieldFuture::new(async move {
+                let rc = ctx.data::<RequestContext>()?;
+                let email = ctx.args.try_get("email")?.string()?.to_owned();
+                let checked = svc.$check(&rc.principal, &email).map_err(ApiError::from)?;
+                limited(&ctx, Operation::$op, checked, $checked::email, |c| {
+                    svc.$complete(c)
+                })
+                .await
+            })
+        });
+    }};
+}
+
 /// Binds the invitation operations (replacing the "not configured" placeholders).
 pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
     let s = svc.clone();
@@ -153,49 +174,23 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
             .await
         })
     });
-    let s = svc.clone();
-    b.bind(
+    by_email!(
+        b,
+        svc,
         "Mutation.resendInvitation",
-        move |ctx: ResolverContext<'_>| {
-            let svc = s.clone();
-            FieldFuture::new(async move {
-                let rc = ctx.data::<RequestContext>()?;
-                let email = ctx.args.try_get("email")?.string()?.to_owned();
-                let checked = svc
-                    .check_resend(&rc.principal, &email)
-                    .map_err(ApiError::from)?;
-                limited(
-                    &ctx,
-                    Operation::ResendInvitation,
-                    checked,
-                    CheckedResend::email,
-                    |c| svc.complete_resend(c),
-                )
-                .await
-            })
-        },
+        ResendInvitation,
+        check_resend,
+        CheckedResend,
+        complete_resend
     );
-    let s = svc.clone();
-    b.bind(
+    by_email!(
+        b,
+        svc,
         "Mutation.cancelInvitation",
-        move |ctx: ResolverContext<'_>| {
-            let svc = s.clone();
-            FieldFuture::new(async move {
-                let rc = ctx.data::<RequestContext>()?;
-                let email = ctx.args.try_get("email")?.string()?.to_owned();
-                let checked = svc
-                    .check_cancel(&rc.principal, &email)
-                    .map_err(ApiError::from)?;
-                limited(
-                    &ctx,
-                    Operation::CancelInvitation,
-                    checked,
-                    CheckedCancel::email,
-                    |c| svc.complete_cancel(c),
-                )
-                .await
-            })
-        },
+        CancelInvitation,
+        check_cancel,
+        CheckedCancel,
+        complete_cancel
     );
     let s = svc.clone();
     b.bind(
