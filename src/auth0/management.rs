@@ -588,10 +588,11 @@ impl ManagementClient {
         self.all_roles("api/v2/roles", &extra).await
     }
 
-    /// `POST /api/v2/users/{id}/roles` (204).
-    #[instrument(name = "auth0.mgmt.assign_roles", skip_all, fields(user_id = %user_id, count = role_ids.len(), status, error_code))]
-    pub async fn assign_roles(
+    /// Assigning and removing roles differ only in the method; an empty list
+    /// makes no call, so callers need not check.
+    async fn change_roles(
         &self,
+        method: Method,
         user_id: &str,
         role_ids: &[String],
     ) -> Result<(), ManagementError> {
@@ -599,13 +600,23 @@ impl ManagementClient {
             return Ok(());
         }
         self.call(
-            Method::POST,
+            method,
             &format!("api/v2/users/{}/roles", enc(user_id)),
             &[],
             Some(&json!({ "roles": role_ids })),
         )
         .await?;
         Ok(())
+    }
+
+    /// `POST /api/v2/users/{id}/roles` (204).
+    #[instrument(name = "auth0.mgmt.assign_roles", skip_all, fields(user_id = %user_id, count = role_ids.len(), status, error_code))]
+    pub async fn assign_roles(
+        &self,
+        user_id: &str,
+        role_ids: &[String],
+    ) -> Result<(), ManagementError> {
+        self.change_roles(Method::POST, user_id, role_ids).await
     }
 
     /// `DELETE /api/v2/users/{id}/roles` with `{"roles": [...]}` (204).
@@ -615,17 +626,7 @@ impl ManagementClient {
         user_id: &str,
         role_ids: &[String],
     ) -> Result<(), ManagementError> {
-        if role_ids.is_empty() {
-            return Ok(());
-        }
-        self.call(
-            Method::DELETE,
-            &format!("api/v2/users/{}/roles", enc(user_id)),
-            &[],
-            Some(&json!({ "roles": role_ids })),
-        )
-        .await?;
-        Ok(())
+        self.change_roles(Method::DELETE, user_id, role_ids).await
     }
 
     /// `PATCH /api/v2/users/{id}` with `{"app_metadata": {...}}` (200, the

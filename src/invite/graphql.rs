@@ -7,11 +7,16 @@ use std::sync::Arc;
 use async_graphql::dynamic::{FieldFuture, FieldValue, ResolverContext};
 use async_graphql::{Name, Value};
 
+use std::future::Future;
+
 use super::{
-    Invitation, InvitationPage, InviteInput, InviteService, RoleChange, StatusFilter, UserRoles,
+    CheckedCancel, CheckedInvitation, CheckedResend, Invitation, InvitationPage, InviteError,
+    InviteInput, InviteService, RoleChange, StatusFilter, UserRoles,
 };
+use crate::email::Email;
 use crate::error::ApiError;
 use crate::graphql::{object, strings, Bindings, RequestContext};
+use crate::limits::Operation;
 
 fn time(t: Option<std::time::SystemTime>) -> Value {
     t.map_or(Value::Null, |t| Value::String(super::lifecycle::rfc3339(t)))
@@ -107,6 +112,46 @@ fn input(ctx: &ResolverContext<'_>) -> Result<InviteInput, async_graphql::Error>
     })
 }
 
+/// Finishes an invitation operation whose caller the service has already
+/// checked. The check comes first so that a caller who may not act cannot use
+/// up an invitee's budget; the limit comes before `complete`, so that a
+/// refused attempt never reaches the Management API.
+async fn limited<C, F>(
+    ctx: &ResolverContext<'_>,
+    op: Operation,
+    checked: C,
+    email: fn(&C) -> &Email,
+    complete: impl FnOnce(C) -> F,
+) -> Result<Option<FieldValue<'static>>, async_graphql::Error>
+where
+    F: Future<Output = Result<Invitation, InviteError>>,
+{
+    crate::limits::enforce(ctx, op, Some(email(&checked).as_str())).await?;
+    let inv = complete(checked).await.map_err(ApiError::from)?;
+    Ok(Some(FieldValue::value(invitation_value(&inv))))
+}
+
+/// Binds a mutation that takes only the invitee's `email`: the two differ in
+/// the service methods they call, and a generic over those (whose checked
+/// values borrow the caller) would say more than this does.
+macro_rules! by_email {
+    ($b:expr, $svc:expr, $field:literal, $op:ident, $check:ident, $checked:ident, $complete:ident) => {{
+        let s = $svc.clone();
+        $b.bind($field, move |ctx: ResolverContext<'_>| {
+            let svc = s.clone();
+            FieldFuture::new(async move {
+                let rc = ctx.data::<RequestContext>()?;
+                let email = ctx.args.try_get("email")?.string()?.to_owned();
+                let checked = svc.$check(&rc.principal, &email).map_err(ApiError::from)?;
+                limited(&ctx, Operation::$op, checked, $checked::email, |c| {
+                    svc.$complete(c)
+                })
+                .await
+            })
+        });
+    }};
+}
+
 /// Binds the invitation operations (replacing the "not configured" placeholders).
 pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
     let s = svc.clone();
@@ -115,67 +160,37 @@ pub fn bind(b: &mut Bindings, svc: Arc<InviteService>) {
         FieldFuture::new(async move {
             let rc = ctx.data::<RequestContext>()?;
             let input = input(&ctx)?;
-            // the per-invitee limit counts authorised attempts only: a
-            // caller who may not invite cannot use up someone's budget
             let checked = svc
                 .check(&rc.principal, input)
                 .await
                 .map_err(ApiError::from)?;
-            crate::limits::enforce(
+            limited(
                 &ctx,
-                crate::limits::Operation::InviteUser,
-                Some(checked.email().as_str()),
+                Operation::InviteUser,
+                checked,
+                CheckedInvitation::email,
+                |c| svc.complete(c),
             )
-            .await?;
-            let inv = svc.complete(checked).await.map_err(ApiError::from)?;
-            Ok(Some(FieldValue::value(invitation_value(&inv))))
+            .await
         })
     });
-    let s = svc.clone();
-    b.bind(
+    by_email!(
+        b,
+        svc,
         "Mutation.resendInvitation",
-        move |ctx: ResolverContext<'_>| {
-            let svc = s.clone();
-            FieldFuture::new(async move {
-                let rc = ctx.data::<RequestContext>()?;
-                let email = ctx.args.try_get("email")?.string()?.to_owned();
-                let checked = svc
-                    .check_resend(&rc.principal, &email)
-                    .map_err(ApiError::from)?;
-                crate::limits::enforce(
-                    &ctx,
-                    crate::limits::Operation::ResendInvitation,
-                    Some(checked.email().as_str()),
-                )
-                .await?;
-                let inv = svc.complete_resend(checked).await.map_err(ApiError::from)?;
-                Ok(Some(FieldValue::value(invitation_value(&inv))))
-            })
-        },
+        ResendInvitation,
+        check_resend,
+        CheckedResend,
+        complete_resend
     );
-    let s = svc.clone();
-    b.bind(
+    by_email!(
+        b,
+        svc,
         "Mutation.cancelInvitation",
-        move |ctx: ResolverContext<'_>| {
-            let svc = s.clone();
-            FieldFuture::new(async move {
-                let rc = ctx.data::<RequestContext>()?;
-                let email = ctx.args.try_get("email")?.string()?.to_owned();
-                // decided (who, which address) before the limit counts, and
-                // the limit before any Management API call
-                let checked = svc
-                    .check_cancel(&rc.principal, &email)
-                    .map_err(ApiError::from)?;
-                crate::limits::enforce(
-                    &ctx,
-                    crate::limits::Operation::CancelInvitation,
-                    Some(checked.email().as_str()),
-                )
-                .await?;
-                let inv = svc.complete_cancel(checked).await.map_err(ApiError::from)?;
-                Ok(Some(FieldValue::value(invitation_value(&inv))))
-            })
-        },
+        CancelInvitation,
+        check_cancel,
+        CheckedCancel,
+        complete_cancel
     );
     let s = svc.clone();
     b.bind(

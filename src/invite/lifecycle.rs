@@ -10,7 +10,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::service::{
-    audit, audit_refusal, has_logged_in, invitation_roles, parse_email, role_names, was_invited,
+    add_roles, audit, audit_refusal, has_logged_in, invitation_roles, parse_email, role_names,
+    was_invited,
 };
 use super::{Invitation, InvitationPage, InviteError, InviteService};
 use crate::auth::{Principal, User};
@@ -323,18 +324,11 @@ impl InviteService {
             if has_logged_in(&user) {
                 return Err(InviteError::AlreadyAccepted);
             }
-            let mut roles: Vec<(String, String)> = self
-                .mgmt
-                .user_roles(&user.user_id)
-                .await?
-                .into_iter()
-                .map(|r| (r.name, r.id))
-                .collect();
-            for r in self.resolve_roles(&invitation_roles(&user), false).await? {
-                if !roles.iter().any(|(_, id)| id == &r.1) {
-                    roles.push(r);
-                }
-            }
+            let mut roles = self.held_roles(&user.user_id).await?;
+            add_roles(
+                &mut roles,
+                self.resolve_roles(&invitation_roles(&user), false).await?,
+            );
             roles_seen = roles.iter().map(|(n, _)| n.clone()).collect();
             self.ensure_grantable(c.caller, &roles).await?;
             match self.mgmt.delete_user(&user.user_id).await {

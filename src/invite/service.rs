@@ -347,19 +347,24 @@ impl InviteService {
         if !was_invited(user) || has_logged_in(user) {
             return Err(InviteError::UserExists);
         }
-        let mut roles: Vec<(String, String)> = self
+        let mut roles = self.held_roles(&user.user_id).await?;
+        add_roles(&mut roles, adding.iter().cloned());
+        self.ensure_grantable(inviter, &roles).await
+    }
+
+    /// The user's roles as `(name, id)`; a resend and a cancel both weigh
+    /// what the user already holds, not only what the invitation names.
+    pub(super) async fn held_roles(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, String)>, InviteError> {
+        Ok(self
             .mgmt
-            .user_roles(&user.user_id)
+            .user_roles(user_id)
             .await?
             .into_iter()
             .map(|r| (r.name, r.id))
-            .collect();
-        for r in adding {
-            if !roles.iter().any(|(_, id)| id == &r.1) {
-                roles.push(r.clone());
-            }
-        }
-        self.ensure_grantable(inviter, &roles).await
+            .collect())
     }
 
     /// `resendInvitation` without a rate limit: [`Self::check_resend`], then
@@ -843,6 +848,19 @@ pub(super) fn audit_refusal(
         roles = ?roles,
         outcome = e.outcome(),
     )
+}
+
+/// Adds the roles `roles` does not hold yet, by id: a role both held and
+/// named by the invitation is weighed once.
+pub(super) fn add_roles(
+    roles: &mut Vec<(String, String)>,
+    adding: impl IntoIterator<Item = (String, String)>,
+) {
+    for r in adding {
+        if !roles.iter().any(|(_, id)| id == &r.1) {
+            roles.push(r);
+        }
+    }
 }
 
 #[cfg(test)]
