@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::http_util::{basic_credentials, oauth_error, ok_json};
+use super::http_util::{basic_credentials, missing_param, oauth_error, ok_json};
 use super::Emulator;
 
 pub(super) fn require_client(emu: &Emulator, headers: &HeaderMap) -> Result<(), Response> {
@@ -53,11 +53,7 @@ pub(crate) async fn last_link(
         return r;
     }
     let Some(email) = q.get("email") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing required parameter: email",
-        );
+        return missing_param("email");
     };
     let email = email.trim().to_lowercase();
     match emu.lock().last_links.get(&email) {

@@ -17,8 +17,8 @@ use super::db::{
     TicketRecord, UserRecord,
 };
 use super::http_util::{
-    db_error, db_error_body, duration_secs, now_secs, oauth_error, ok_json, random_hex,
-    random_token, timestamp, token_hash, Params,
+    db_error, db_error_body, duration_secs, missing_param, now_secs, oauth_error, oauth_params,
+    ok_json, random_hex, random_token, timestamp, token_hash, Params,
 };
 use super::settings::{ApiSettings, ClientSettings, MFA_GRANTS, PASSWORD_REALM_GRANT};
 use super::{policy, ClientAuthError, Emulator};
@@ -49,23 +49,42 @@ fn internal(error: impl std::fmt::Display) -> Response {
 
 // ---------------------------------------------------------------- /dbconnections
 
+// `/dbconnections/signup` and `/dbconnections/change_password` read their body
+// and check the connection alike, with Auth0's same `invalid_body` /
+// `invalid_connection` errors; one place keeps those bodies identical. Each
+// endpoint still calls them in its own order (signup checks the connection
+// before the email, change_password after), which decides which error wins.
+
+/// The request's parameters, or Auth0's `invalid_body` error.
+fn db_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, Response> {
+    Params::parse(headers, body).map_err(|m| db_error("invalid_body", m))
+}
+
+/// `connection` is present and names the emulator's database connection.
+fn db_connection(emu: &Emulator, p: &Params) -> Result<(), Response> {
+    let Some(connection) = p.str("connection") else {
+        return Err(db_error("invalid_body", "Missing connection"));
+    };
+    if connection != emu.settings.connection {
+        return Err(db_error(
+            "invalid_connection",
+            &format!("The connection {connection} does not exist"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) async fn signup(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match Params::parse(&headers, &body) {
+    let p = match db_params(&headers, &body) {
         Ok(p) => p,
-        Err(m) => return db_error("invalid_body", m),
+        Err(r) => return r,
     };
-    let Some(connection) = p.str("connection") else {
-        return db_error("invalid_body", "Missing connection");
-    };
-    if connection != emu.settings.connection {
-        return db_error(
-            "invalid_connection",
-            &format!("The connection {connection} does not exist"),
-        );
+    if let Err(r) = db_connection(&emu, &p) {
+        return r;
     }
     let Some(email) = p.str("email") else {
         return db_error("invalid_body", "Missing email");
@@ -230,21 +249,15 @@ pub(crate) async fn change_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match Params::parse(&headers, &body) {
+    let p = match db_params(&headers, &body) {
         Ok(p) => p,
-        Err(m) => return db_error("invalid_body", m),
+        Err(r) => return r,
     };
     let Some(email) = p.str("email") else {
         return db_error("invalid_body", "Missing email");
     };
-    let Some(connection) = p.str("connection") else {
-        return db_error("invalid_body", "Missing connection");
-    };
-    if connection != emu.settings.connection {
-        return db_error(
-            "invalid_connection",
-            &format!("The connection {connection} does not exist"),
-        );
+    if let Err(r) = db_connection(&emu, &p) {
+        return r;
     }
     {
         let mut db = emu.lock();
@@ -320,26 +333,16 @@ async fn token_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let p = match Params::parse(headers, body) {
+    let p = match oauth_params(headers, body) {
         Ok(p) => p,
-        Err(m) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        Err(r) => return r,
     };
     let Some(grant) = p.str("grant_type") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing required parameter: grant_type",
-        );
+        return missing_param("grant_type");
     };
     let client = match emu.authenticate_client(headers, &p) {
         Ok(c) => c,
-        Err(ClientAuthError::Missing) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter: client_id",
-            )
-        }
+        Err(ClientAuthError::Missing) => return missing_param("client_id"),
         Err(ClientAuthError::Bad) => {
             return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
         }
@@ -416,21 +419,14 @@ async fn password_grant(
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Response {
-    let missing = |name: &str| {
-        oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            &format!("Missing required parameter: {name}"),
-        )
-    };
     let Some(username) = p.str("username") else {
-        return missing("username");
+        return missing_param("username");
     };
     let Some(password) = p.str("password") else {
-        return missing("password");
+        return missing_param("password");
     };
     match p.str("realm") {
-        None if realm_required => return missing("realm"),
+        None if realm_required => return missing_param("realm"),
         Some(realm) if realm != emu.settings.connection => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -745,11 +741,7 @@ fn refresh_grant(
     requested: Option<Vec<String>>,
 ) -> Response {
     let Some(presented) = p.str("refresh_token") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing required parameter: refresh_token",
-        );
+        return missing_param("refresh_token");
     };
     let invalid = || oauth_error(StatusCode::FORBIDDEN, "invalid_grant", INVALID_REFRESH);
     let hash = token_hash(&presented);
@@ -921,19 +913,13 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match Params::parse(&headers, &body) {
+    let p = match oauth_params(&headers, &body) {
         Ok(p) => p,
-        Err(m) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        Err(r) => return r,
     };
     let client = match emu.authenticate_client(&headers, &p) {
         Ok(c) => c,
-        Err(ClientAuthError::Missing) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter: client_id",
-            )
-        }
+        Err(ClientAuthError::Missing) => return missing_param("client_id"),
         Err(ClientAuthError::Bad) => {
             return oauth_error(
                 StatusCode::UNAUTHORIZED,
@@ -943,11 +929,7 @@ pub(crate) async fn revoke(
         }
     };
     let Some(token) = p.str("token") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing required parameter: token",
-        );
+        return missing_param("token");
     };
     let mut db = emu.lock();
     let family = db

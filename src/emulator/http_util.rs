@@ -113,6 +113,24 @@ pub(crate) fn oauth_error_with(
     json_response(status, Value::Object(body))
 }
 
+/// The request's parameters, or the `invalid_request` error Auth0 answers an
+/// unreadable body with on `/oauth/*` and `/mfa/*` alike: one place, so the
+/// endpoints cannot drift apart in that answer.
+pub(crate) fn oauth_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, Response> {
+    Params::parse(headers, body)
+        .map_err(|m| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m))
+}
+
+/// Auth0's answer to a request without a required parameter, the same on every
+/// `/oauth/*`, `/mfa/*` and emulator endpoint that uses it.
+pub(crate) fn missing_param(name: &str) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        &format!("Missing required parameter: {name}"),
+    )
+}
+
 /// DB-connection-style error: `{"name","code","description","statusCode"}`.
 pub(crate) fn db_error(code: &str, description: &str) -> Response {
     json_response(

@@ -26,8 +26,8 @@ use totp_rs::{Algorithm, TOTP};
 
 use super::db::{Db, UserRecord};
 use super::http_util::{
-    bearer, now_secs, oauth_error, oauth_error_with, ok_json, random_bytes, random_hex,
-    random_token, timestamp, token_hash, Params,
+    bearer, missing_param, now_secs, oauth_error, oauth_error_with, oauth_params, ok_json,
+    random_bytes, random_hex, random_token, timestamp, token_hash, Params,
 };
 use super::settings::{ClientSettings, MfaPolicy, UserSeed, MFA_GRANTS};
 use super::{ClientAuthError, Emulator};
@@ -439,14 +439,6 @@ fn malformed() -> Response {
     oauth_error(StatusCode::FORBIDDEN, "invalid_grant", MALFORMED)
 }
 
-fn missing(name: &str) -> Response {
-    oauth_error(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        &format!("Missing required parameter: {name}"),
-    )
-}
-
 /// The `mfa_token` from `Authorization: Bearer` (`/mfa/authenticators`, `/mfa/associate`).
 fn bearer_transaction(
     db: &Db,
@@ -520,12 +512,12 @@ pub(crate) async fn associate(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let p = match Params::parse(&headers, &body) {
+    let p = match oauth_params(&headers, &body) {
         Ok(p) => p,
-        Err(m) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        Err(r) => return r,
     };
     let Some(types) = list(&p, "authenticator_types") else {
-        return missing("authenticator_types");
+        return missing_param("authenticator_types");
     };
     let Some(user) = db.users.get(&tx.user_id).cloned() else {
         return malformed();
@@ -549,12 +541,12 @@ pub(crate) async fn associate(
         }
         [t] if t == "oob" => {
             let Some(channels) = list(&p, "oob_channels") else {
-                return missing("oob_channels");
+                return missing_param("oob_channels");
             };
             match channels.as_slice() {
                 [c] if c == "sms" => {
                     let Some(phone) = p.str("phone_number") else {
-                        return missing("phone_number");
+                        return missing_param("phone_number");
                     };
                     if !valid_phone(&phone) {
                         return oauth_error(
@@ -741,13 +733,13 @@ pub(crate) async fn challenge(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = match Params::parse(&headers, &body) {
+    let p = match oauth_params(&headers, &body) {
         Ok(p) => p,
-        Err(m) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        Err(r) => return r,
     };
     let client = match emu.authenticate_client(&headers, &p) {
         Ok(c) => c,
-        Err(ClientAuthError::Missing) => return missing("client_id"),
+        Err(ClientAuthError::Missing) => return missing_param("client_id"),
         Err(ClientAuthError::Bad) => {
             return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
         }
@@ -763,17 +755,11 @@ pub(crate) async fn challenge(
             &format!("Grant type '{GRANT_OOB}' not allowed for the client."),
         );
     }
-    let Some(token) = p.str("mfa_token") else {
-        return missing("mfa_token");
-    };
     let mut db = emu.lock();
-    let (key, tx) = match transaction(&db, &token, emu.clock()) {
+    let (key, tx) = match client_transaction(&db, &p, client, emu.clock()) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = same_client(&tx, client) {
-        return r;
-    }
     let accepted = list(&p, "challenge_type").unwrap_or_else(|| vec!["otp".into(), "oob".into()]);
     if let Some(bad) = accepted.iter().find(|t| *t != "otp" && *t != "oob") {
         return oauth_error(
@@ -858,6 +844,24 @@ fn unsupported(accepted: &[String], available: &Authenticator) -> Response {
     )
 }
 
+/// The live transaction of the `mfa_token` parameter, issued to `client`:
+/// `/mfa/challenge` and the MFA grants at `/oauth/token` check it the same way,
+/// in the same order (missing, unknown/expired, other client), so one place
+/// keeps Auth0's answers identical for both.
+fn client_transaction(
+    db: &Db,
+    p: &Params,
+    client: &ClientSettings,
+    now: Instant,
+) -> Result<(String, Transaction), Response> {
+    let Some(token) = p.str("mfa_token") else {
+        return Err(missing_param("mfa_token"));
+    };
+    let (key, tx) = transaction(db, &token, now)?;
+    same_client(&tx, client)?;
+    Ok((key, tx))
+}
+
 fn same_client(tx: &Transaction, client: &ClientSettings) -> Result<(), Response> {
     if tx.client_id == client.client_id {
         Ok(())
@@ -926,17 +930,11 @@ enum Verified {
 /// `mfa-otp`, `mfa-oob`, `mfa-recovery-code` at `/oauth/token` (client already
 /// authenticated and allowed the grant).
 pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: &str) -> Response {
-    let Some(token) = p.str("mfa_token") else {
-        return missing("mfa_token");
-    };
     let mut db = emu.lock();
-    let (key, tx) = match transaction(&db, &token, emu.clock()) {
+    let (key, tx) = match client_transaction(&db, p, client, emu.clock()) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    if let Err(r) = same_client(&tx, client) {
-        return r;
-    }
     let Some(user) = db.users.get(&tx.user_id).cloned() else {
         return malformed();
     };
@@ -1013,7 +1011,7 @@ fn verify_otp(
     now: Instant,
 ) -> Result<Verified, Response> {
     let Some(otp) = p.str("otp") else {
-        return Err(missing("otp"));
+        return Err(missing_param("otp"));
     };
     if !bucket_open(emu, &mut db.mfa_live, &tx.user_id, now) {
         return Err(too_many());
@@ -1055,7 +1053,7 @@ fn verify_oob(
     now: Instant,
 ) -> Result<Verified, Response> {
     let Some(oob_code) = p.str("oob_code") else {
-        return Err(missing("oob_code"));
+        return Err(missing_param("oob_code"));
     };
     let oob_key = token_hash(&oob_code);
     let invalid = || oauth_error(StatusCode::FORBIDDEN, "invalid_grant", INVALID_OOB);
@@ -1068,7 +1066,7 @@ fn verify_oob(
     match &oob.binding_code {
         Some(expected) => {
             let Some(given) = p.str("binding_code") else {
-                return Err(missing("binding_code"));
+                return Err(missing_param("binding_code"));
             };
             if !bucket_open(emu, &mut db.mfa_live, &tx.user_id, now) {
                 return Err(too_many());
@@ -1135,7 +1133,7 @@ fn verify_recovery(
     now: Instant,
 ) -> Result<Verified, Response> {
     let Some(code) = p.str("recovery_code") else {
-        return Err(missing("recovery_code"));
+        return Err(missing_param("recovery_code"));
     };
     if !bucket_open(emu, &mut db.mfa_live, &tx.user_id, now) {
         return Err(too_many());
@@ -1200,7 +1198,7 @@ pub(crate) async fn answer_push(
         _ => return oauth_error(StatusCode::NOT_FOUND, "not_found", "Not Found"),
     };
     let Some(email) = q.get("email") else {
-        return missing("email");
+        return missing_param("email");
     };
     let mut db = emu.lock();
     let Some(user_id) = db.user_by_email(email).map(|u| u.id.clone()) else {
