@@ -8,7 +8,8 @@
 //! live heap (a counting allocator), the cache's own estimate, entries and
 //! RSS; then the median cost of a hit and of a miss.
 //!
-//! `AUTHGATE_BENCH_TOKENS=1000,10000` picks other sizes.
+//! `AUTHGATE_BENCH_TOKENS=1000,10000` picks other sizes. Under `cargo test`
+//! (no `--bench` argument) it is a quick smoke run of 300 tokens.
 
 // A bench may unwrap: a panic is a failed run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -113,10 +114,24 @@ fn median(mut v: Vec<u128>) -> u128 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it: then a smoke run (a few hundred tokens) proves it works
+    let measuring = std::env::args().any(|a| a == "--bench");
     let sizes: Vec<usize> = std::env::var("AUTHGATE_BENCH_TOKENS")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
+        .unwrap_or_else(|| {
+            if measuring {
+                vec![1_000, 10_000, 100_000]
+            } else {
+                vec![300]
+            }
+        });
+    let (hit_runs, miss_runs) = if measuring {
+        (20_000, 2_000)
+    } else {
+        (200, 20)
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -176,8 +191,8 @@ fn main() {
         })
     };
     time(&cached, 10);
-    let hit = time(&cached, 20_000);
-    let miss = time(&uncached, 2_000);
+    let hit = time(&cached, hit_runs);
+    let miss = time(&uncached, miss_runs);
     println!();
     println!("| authenticate() | median (ns) |");
     println!("|---|---:|");
