@@ -27,7 +27,7 @@ use super::upstream::Answer;
 
 pub(crate) type SharedAnswer = Shared<BoxFuture<'static, Result<Arc<Answer>, DatasourceError>>>;
 /// Items of a batched answer by key (the key's text).
-pub(crate) type BatchMap = Arc<HashMap<String, Vec<serde_json::Value>>>;
+pub(crate) type BatchMap = Arc<HashMap<String, Vec<async_graphql::Value>>>;
 pub(crate) type SharedBatch = Shared<BoxFuture<'static, Result<BatchMap, DatasourceError>>>;
 
 /// Longest wait for a parent of a list of known length that has not checked

@@ -315,7 +315,7 @@ impl GraphqlField {
         let rc = c.data::<RequestContext>().map_err(|_| ApiError::Internal)?;
         let up = &self.upstream;
         let fwd = forwarded(c, &self.authz, &rc.principal, &self.return_type);
-        let (headers, _) = up
+        let headers = up
             .call_headers(&rc.principal, &rc.meta.request_id, |_| Ok(()))
             .await
             .map_err(|e| e.to_api())?;
@@ -336,15 +336,23 @@ impl GraphqlField {
             .to_api()
             .into());
         }
-        let body = answer.json(&up.name).map_err(|e| e.to_api())?;
-        let key = c.item.node.name.node.to_string();
+        let key = c.item.node.name.node.as_str();
         let our_path = c.set_error_path(ServerError::new("", None)).path;
-        let errors = body
-            .get("errors")
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let data = body.get("data").and_then(|d| d.get(&key)).cloned();
+        let member = |v: &Value, name: &str| match v {
+            Value::Object(m) => m.get(name).cloned(),
+            _ => None,
+        };
+        let errors: Vec<Json> = match member(answer.value(), "errors") {
+            Some(Value::List(items)) => items
+                .into_iter()
+                .filter_map(|e| e.into_json().ok())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let data = match answer.value() {
+            Value::Object(m) => m.get("data").and_then(|d| member(d, key)),
+            _ => None,
+        };
         if data.is_none() && errors.is_empty() {
             return Err(DatasourceError::InvalidAnswer {
                 source_name: up.name.clone(),
@@ -361,10 +369,8 @@ impl GraphqlField {
                 up.settings.expose_upstream_errors,
             ));
         }
-        match data.filter(|d| !d.is_null()) {
-            Some(d) => Ok(Value::from_json(d)
-                .ok()
-                .map(|v| to_field_value(v, self.abstract_type))),
+        match data.filter(|d| *d != Value::Null) {
+            Some(d) => Ok(Some(to_field_value(d, self.abstract_type))),
             None if self.nullable || errors.is_empty() => Ok(None),
             // already reported with their paths
             None => Err(crate::error::propagated()),

@@ -13,7 +13,7 @@ use super::cache::{self, BatchMap, Checkin, Gather, RequestCache};
 use super::error::DatasourceError;
 use super::identity::Identity;
 use super::settings::RESERVED_HEADERS;
-use super::template::{dig, BodyTemplate, Namespace, Scope, Template, Values};
+use super::template::{BodyTemplate, Namespace, Scope, Template, Values};
 use super::upstream::{Answer, Call, Upstream};
 use crate::error::ApiError;
 use crate::graphql::schema::{base_name, to_field_value, MergedKind};
@@ -38,6 +38,20 @@ pub(crate) struct RestField {
     nullable: bool,
     list: bool,
     abstract_type: bool,
+    /// What the templates read: each is converted to JSON per call only if
+    /// some template needs it (the claims are every claim of the token).
+    reads: Reads,
+    /// The whole URL when neither the path nor the query has a variable:
+    /// parsed once, not per call.
+    fixed_url: Option<url::Url>,
+}
+
+/// The namespaces a field's templates read.
+#[derive(Clone, Copy)]
+struct Reads {
+    args: bool,
+    parent: bool,
+    claims: bool,
 }
 
 fn arg(site: &FieldSite<'_>, name: &str) -> Option<Json> {
@@ -256,6 +270,41 @@ impl RestField {
             }
             Some(_) => return Err("`batch` is an object {query, key, parentKey}".into()),
         };
+        let reads_ns = |ns: Namespace| {
+            path.uses(ns)
+                || query.iter().any(|(_, t)| t.uses(ns))
+                || headers.iter().any(|(_, t)| t.uses(ns))
+                || body.as_ref().is_some_and(|b| b.uses(ns))
+        };
+        let reads = Reads {
+            args: reads_ns(Namespace::Args),
+            parent: reads_ns(Namespace::Parent),
+            claims: reads_ns(Namespace::Claims),
+        };
+        let fixed_url = if path.vars().next().is_none()
+            && query.iter().all(|(_, t)| t.vars().next().is_none())
+        {
+            let none = Json::Null;
+            let values = Values {
+                args: &none,
+                parent: &none,
+                claims: None,
+            };
+            let rendered = path.render_path(&values).map_err(|e| e.to_string())?;
+            let mut url = upstream.url(&rendered).map_err(|e| e.to_string())?;
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            for (k, t) in &query {
+                if let Some(v) = t.render(&values).map_err(|e| e.to_string())? {
+                    pairs.push((k.clone(), v));
+                }
+            }
+            if !pairs.is_empty() {
+                url.query_pairs_mut().extend_pairs(&pairs);
+            }
+            Some(url)
+        } else {
+            None
+        };
         let ty = &site.field.ty.node;
         let abstract_type = site.types.get(base_name(ty)).is_some_and(|t| {
             matches!(
@@ -275,6 +324,8 @@ impl RestField {
             nullable: ty.nullable,
             list: matches!(ty.base, BaseType::List(_)),
             abstract_type,
+            reads,
+            fixed_url,
         })
     }
 
@@ -299,17 +350,14 @@ impl RestField {
         let rc = ctx
             .data::<RequestContext>()
             .map_err(|_| ApiError::Internal)?;
-        let inputs = Inputs::of(ctx, rc);
+        let inputs = Inputs::of(ctx, rc, self.reads);
         let call = self
             .render(rc, &inputs.values())
             .await
             .map_err(|e| e.to_api())?;
         let cache = ctx.data_opt::<RequestCache>();
         match &self.batch {
-            Some(batch) => {
-                self.resolve_batched(ctx, cache, batch, &inputs.parent, call)
-                    .await
-            }
+            Some(batch) => self.resolve_batched(ctx, cache, batch, call).await,
             None => self.resolve_one(ctx, cache, call).await,
         }
     }
@@ -321,12 +369,20 @@ impl RestField {
         rc: &RequestContext,
         values: &Values<'_>,
     ) -> Result<Rendered, DatasourceError> {
-        let (headers, identity_key) = self
+        // the upstream and the field's own headers: within one request the
+        // caller is one, so with the URL they decide the answer (the
+        // identity headers are the same for every call to this upstream)
+        let mut cache_key = self.upstream.name.clone();
+        let headers = self
             .upstream
             .call_headers(&rc.principal, &rc.meta.request_id, |headers| {
                 for (name, t) in &self.headers {
                     if let Some(v) = t.render(values)? {
                         if let Ok(v) = HeaderValue::from_str(&v) {
+                            cache_key.push('\n');
+                            cache_key.push_str(name.as_str());
+                            cache_key.push(':');
+                            cache_key.push_str(&String::from_utf8_lossy(v.as_bytes()));
                             headers.insert(name.clone(), v);
                         }
                     }
@@ -334,21 +390,27 @@ impl RestField {
                 Ok(())
             })
             .await?;
-        let path = self.path.render_path(values)?;
-        let mut url = self.upstream.url(&path)?;
-        let mut query: Vec<(String, String)> = Vec::new();
-        for (k, t) in &self.query {
-            if let Some(v) = t.render(values)? {
-                query.push((k.clone(), v));
+        let url = match &self.fixed_url {
+            Some(url) => url.clone(),
+            None => {
+                let path = self.path.render_path(values)?;
+                let mut url = self.upstream.url(&path)?;
+                let mut query: Vec<(String, String)> = Vec::new();
+                for (k, t) in &self.query {
+                    if let Some(v) = t.render(values)? {
+                        query.push((k.clone(), v));
+                    }
+                }
+                if !query.is_empty() {
+                    url.query_pairs_mut().extend_pairs(&query);
+                }
+                url
             }
-        }
+        };
         let body = match &self.body {
             Some(b) => Some(b.render(values)?),
             None => None,
         };
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(&query);
-        }
         Ok(Rendered {
             call: Call {
                 method: self.method.clone(),
@@ -357,7 +419,7 @@ impl RestField {
                 body,
                 deadline: rc.meta.deadline,
             },
-            identity_key,
+            cache_key,
         })
     }
 
@@ -368,12 +430,13 @@ impl RestField {
         ctx: &ResolverContext<'_>,
         cache: Option<&RequestCache>,
         batch: &BatchSpec,
-        parent: &Json,
         rendered: Rendered,
     ) -> Result<Option<FieldValue<'static>>, ApiError> {
         let up = &self.upstream;
-        let key = dig(parent, batch.parent_key.iter().map(String::as_str))
-            .filter(|j| !j.is_null())
+        let key = ctx
+            .parent_value
+            .as_value()
+            .and_then(|parent| dig(parent, &batch.parent_key))
             .and_then(key_text);
         // keys travel as one comma-separated list: a key holding a comma
         // would reach the upstream as two
@@ -399,7 +462,7 @@ impl RestField {
         };
         let found = items.get(&key).cloned().unwrap_or_default();
         let value = if self.list {
-            Json::Array(found)
+            Value::List(found)
         } else {
             match found.into_iter().next() {
                 Some(v) => v,
@@ -426,10 +489,10 @@ impl RestField {
     ) -> Result<Option<FieldValue<'static>>, ApiError> {
         let up = &self.upstream;
         let fail = |e: DatasourceError| e.to_api();
-        let Rendered { call, identity_key } = rendered;
+        let Rendered { call, cache_key } = rendered;
         let answer = match cache {
             Some(cache) if call.method == Method::GET => {
-                let key = format!("GET {} {identity_key}", call.url);
+                let key = format!("GET {} {cache_key}", call.url);
                 let up = up.clone();
                 cache
                     .get(key, move || {
@@ -451,15 +514,9 @@ impl RestField {
             }
             .to_api());
         }
-        let json = answer.json(&up.name).map_err(fail)?;
-        let selected = if self.select.is_empty() {
-            json
-        } else {
-            match dig(&json, self.select.iter().map(String::as_str)) {
-                Some(v) => v.clone(),
-                None => Json::Null,
-            }
-        };
+        let selected = dig(answer.value(), &self.select)
+            .cloned()
+            .unwrap_or(Value::Null);
         self.record_list(ctx, cache, &selected);
         Ok(self.field_value(selected))
     }
@@ -467,23 +524,25 @@ impl RestField {
     /// A list of objects: its items are the parents of the next level, and
     /// their batches wait for exactly this many (see `cache`). Items of an
     /// interface or union may not all have a given field: not recorded.
-    fn record_list(&self, ctx: &ResolverContext<'_>, cache: Option<&RequestCache>, json: &Json) {
-        if let (Some(cache), Some(path), Json::Array(items), false) =
-            (cache, ctx.path_node, json, self.abstract_type)
+    fn record_list(&self, ctx: &ResolverContext<'_>, cache: Option<&RequestCache>, value: &Value) {
+        if let (Some(cache), Some(path), Value::List(items), false) =
+            (cache, ctx.path_node, value, self.abstract_type)
         {
             cache.record_list(
                 path.to_string(),
-                items.iter().filter(|i| i.is_object()).count(),
+                items
+                    .iter()
+                    .filter(|i| matches!(i, Value::Object(_)))
+                    .count(),
             );
         }
     }
 
-    fn field_value(&self, json: Json) -> Option<FieldValue<'static>> {
-        if json.is_null() {
+    fn field_value(&self, value: Value) -> Option<FieldValue<'static>> {
+        if value == Value::Null {
             return None;
         }
-        let v = Value::from_json(json).ok()?;
-        Some(to_field_value(v, self.abstract_type))
+        Some(to_field_value(value, self.abstract_type))
     }
 
     /// This parent joins the level's batch; one call (per `batch_max` keys)
@@ -505,12 +564,9 @@ impl RestField {
                     deadline,
                     ..
                 },
-            identity_key,
+            cache_key,
         } = rendered;
-        let group = format!(
-            "{} {url} {} {identity_key}",
-            self.upstream.name, batch.query
-        );
+        let group = format!("{url} {} {cache_key}", batch.query);
         let start = |gather: Arc<Gather>| {
             let up = self.upstream.clone();
             let url = url.clone();
@@ -520,7 +576,7 @@ impl RestField {
             let select = self.select.clone();
             cache::shared(async move {
                 let keys = gather.keys(up.settings.batch_window).await;
-                let mut out: HashMap<String, Vec<Json>> = HashMap::new();
+                let mut out: HashMap<String, Vec<Value>> = HashMap::new();
                 let calls = keys.chunks(up.settings.batch_max.max(1)).map(|chunk| {
                     let call = Call {
                         method: Method::GET,
@@ -537,22 +593,14 @@ impl RestField {
                     if answer.status == 404 {
                         continue;
                     }
-                    let json = answer.json(&up.name)?;
-                    let items = if select.is_empty() {
-                        Some(&json)
-                    } else {
-                        dig(&json, select.iter().map(String::as_str))
-                    };
-                    let Some(Json::Array(items)) = items else {
+                    let Some(Value::List(items)) = dig(answer.value(), &select) else {
                         return Err(DatasourceError::InvalidAnswer {
                             source_name: up.name.clone(),
                             detail: "a batched answer must be a list".into(),
                         });
                     };
                     for item in items {
-                        if let Some(k) =
-                            dig(item, item_key.iter().map(String::as_str)).and_then(key_text)
-                        {
+                        if let Some(k) = dig(item, &item_key).and_then(key_text) {
                             out.entry(k).or_default().push(item.clone());
                         }
                     }
@@ -580,7 +628,7 @@ impl RestField {
 const BATCH_SEPARATOR: char = ',';
 
 /// What a field's templates read: its arguments, its parent object and the
-/// caller's claims, as JSON.
+/// caller's claims, as JSON (each only when a template reads it).
 struct Inputs {
     args: Json,
     parent: Json,
@@ -588,21 +636,34 @@ struct Inputs {
 }
 
 impl Inputs {
-    fn of(ctx: &ResolverContext<'_>, rc: &RequestContext) -> Self {
+    fn of(ctx: &ResolverContext<'_>, rc: &RequestContext, reads: Reads) -> Self {
         Self {
-            args: Json::Object(
-                ctx.args
-                    .as_index_map()
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.to_string(), v.clone().into_json().ok()?)))
-                    .collect(),
-            ),
-            parent: ctx
-                .parent_value
-                .as_value()
-                .and_then(|v| v.clone().into_json().ok())
-                .unwrap_or(Json::Null),
-            claims: rc.principal.user().map(|u| Json::Object(u.claims.clone())),
+            args: if reads.args {
+                Json::Object(
+                    ctx.args
+                        .as_index_map()
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.to_string(), v.clone().into_json().ok()?)))
+                        .collect(),
+                )
+            } else {
+                Json::Null
+            },
+            parent: if reads.parent {
+                ctx.parent_value
+                    .as_value()
+                    .and_then(|v| v.clone().into_json().ok())
+                    .unwrap_or(Json::Null)
+            } else {
+                Json::Null
+            },
+            // `None` also for an anonymous caller: a template that reads
+            // claims then refuses the call
+            claims: if reads.claims {
+                rc.principal.user().map(|u| Json::Object(u.claims.clone()))
+            } else {
+                None
+            },
         }
     }
 
@@ -615,11 +676,12 @@ impl Inputs {
     }
 }
 
-/// A call rendered for one request, and the fingerprint of the identity it
-/// carries (part of every cache key).
+/// A call rendered for one request, and what besides its URL decides its
+/// answer within the request (the upstream, the field's own headers): part
+/// of every cache key.
 struct Rendered {
     call: Call,
-    identity_key: String,
+    cache_key: String,
 }
 
 /// `url` with `param=k1,k2,…` appended to its query.
@@ -645,11 +707,26 @@ fn list_slot(ctx: &ResolverContext<'_>) -> Option<(String, usize)> {
     }
 }
 
-fn key_text(j: &Json) -> Option<String> {
-    match j {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
+/// A batch key's text: strings, numbers and booleans; `None` for anything
+/// else (a null key has no item).
+fn key_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Boolean(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// Follows a dotted path (`select`, a batch key) into an answer; an empty
+/// path is the value itself.
+fn dig<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    for p in path {
+        v = match v {
+            Value::Object(m) => m.get(p.as_str())?,
+            Value::List(items) => items.get(p.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
 }

@@ -155,6 +155,11 @@ impl Template {
         })
     }
 
+    /// Whether a variable of this template reads from `ns`.
+    pub fn uses(&self, ns: Namespace) -> bool {
+        self.vars().any(|v| v.ns == ns)
+    }
+
     /// The single variable, when the template is exactly `{…}`.
     pub fn only_var(&self) -> Option<&Var> {
         match self.parts.as_slice() {
@@ -289,6 +294,18 @@ impl BodyTemplate {
             ),
             other => BodyTemplate::Json(other.clone()),
         })
+    }
+
+    /// Whether any part of this body reads from `ns`.
+    pub fn uses(&self, ns: Namespace) -> bool {
+        match self {
+            BodyTemplate::Args(_) => ns == Namespace::Args,
+            BodyTemplate::Json(_) => false,
+            BodyTemplate::Text(t) => t.uses(ns),
+            BodyTemplate::Var(v) => v.ns == ns,
+            BodyTemplate::Object(fields) => fields.iter().any(|(_, t)| t.uses(ns)),
+            BodyTemplate::List(items) => items.iter().any(|t| t.uses(ns)),
+        }
     }
 
     pub fn render(&self, values: &Values<'_>) -> Result<Json, DatasourceError> {

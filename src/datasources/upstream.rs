@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tracing::instrument;
 use url::Url;
@@ -31,26 +30,31 @@ pub(crate) struct Call {
 
 /// A 2xx answer (its body parsed as JSON), or a 404 (which a nullable field
 /// turns into `null`; its body kept for the upstream's message).
+///
+/// The body is parsed once, straight into the GraphQL value the executor
+/// answers with: no `serde_json::Value` in between, no copy of the whole
+/// answer per field (a field clones only what it selects).
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub status: u16,
     pub body: Bytes,
-    json: serde_json::Value,
+    value: async_graphql::Value,
 }
 
 impl Answer {
-    /// The JSON of a 2xx answer (`null` for an empty body or a 404).
-    pub fn json(&self, _source_name: &str) -> Result<serde_json::Value, DatasourceError> {
-        Ok(self.json.clone())
+    /// The parsed body of a 2xx answer (`null` for an empty body or a 404).
+    pub fn value(&self) -> &async_graphql::Value {
+        &self.value
     }
 
     /// Parses a 2xx body: an answer that is not JSON is a failure of the
     /// upstream (so it counts for the circuit breaker), not a success.
+    /// serde_json's recursion limit bounds how deep it may nest.
     fn parsed(mut self, source_name: &str) -> Result<Self, DatasourceError> {
         if !(200..300).contains(&self.status) || self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(self);
         }
-        self.json =
+        self.value =
             serde_json::from_slice(&self.body).map_err(|e| DatasourceError::InvalidAnswer {
                 source_name: source_name.to_owned(),
                 detail: format!("not JSON: {e}"),
@@ -213,18 +217,15 @@ impl Upstream {
     /// The headers of one call, in the order that decides which wins: the
     /// configured static headers, then the field's own (`field_headers` adds
     /// them), then the caller's identity, the request id and `Accept`.
-    /// Returns them with a fingerprint of the identity headers (part of
-    /// every cache key, so that answers are never shared across identities).
     pub async fn call_headers(
         &self,
         principal: &Principal,
         request_id: &str,
         field_headers: impl FnOnce(&mut HeaderMap) -> Result<(), DatasourceError>,
-    ) -> Result<(HeaderMap, String), DatasourceError> {
+    ) -> Result<HeaderMap, DatasourceError> {
         let identity = self.identity.headers(&self.name, principal).await?;
         let mut headers = self.static_headers.clone();
         field_headers(&mut headers)?;
-        let identity_key = identity_fingerprint(&identity);
         for (k, v) in identity {
             headers.insert(k, v);
         }
@@ -235,7 +236,7 @@ impl Upstream {
             http::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         );
-        Ok((headers, identity_key))
+        Ok(headers)
     }
 
     /// `base url` + `path` (already encoded).
@@ -341,7 +342,7 @@ impl Upstream {
             Ok::<_, DatasourceError>(Answer {
                 status,
                 body,
-                json: serde_json::Value::Null,
+                value: async_graphql::Value::Null,
             })
         };
         let started = std::time::Instant::now();
@@ -381,19 +382,6 @@ impl Upstream {
             }
         }
     }
-}
-
-/// A short digest of the identity headers (never the headers themselves:
-/// they hold tokens).
-fn identity_fingerprint(headers: &[(HeaderName, HeaderValue)]) -> String {
-    let mut h = Sha256::new();
-    for (k, v) in headers {
-        h.update(k.as_str().as_bytes());
-        h.update([0]);
-        h.update(v.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..8])
 }
 
 #[cfg(test)]

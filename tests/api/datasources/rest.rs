@@ -162,6 +162,42 @@ async fn identical_gets_are_made_once_per_operation() {
     }
 }
 
+/// The per-operation GET cache keys on what decides the answer: the same
+/// URL asked with different field headers is two calls, and each field
+/// gets its own answer.
+#[tokio::test]
+async fn gets_with_different_field_headers_are_not_shared() {
+    const SDL: &str = r#"
+type Greeting { text: String! }
+extend type Query {
+  greeting(lang: String!): Greeting @rest(source: "orders", path: "/greeting", headers: [["accept-language", "{args.lang}"]])
+}
+"#;
+    let up = MockServer::start().await;
+    for (lang, text) in [("fr", "bonjour"), ("de", "hallo")] {
+        Mock::given(method("GET"))
+            .and(path("/greeting"))
+            .and(wiremock::matchers::header("accept-language", lang))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"text": text})))
+            .expect(1)
+            .mount(&up)
+            .await;
+    }
+    let g = gateway(SDL, vec![("orders", source(&up.uri()))]).await;
+    let r = g
+        .app
+        .gql(
+            r#"{ fr: greeting(lang: "fr") { text } de: greeting(lang: "de") { text } again: greeting(lang: "fr") { text } }"#,
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        json!({"data": {"fr": {"text": "bonjour"}, "de": {"text": "hallo"}, "again": {"text": "bonjour"}}})
+    );
+}
+
 #[tokio::test]
 async fn parents_share_one_batched_call_and_parent_templates_work() {
     let up = MockServer::start().await;
