@@ -1,5 +1,7 @@
 //! The in-process store: one gateway, no setup.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -8,26 +10,50 @@ use moka::Expiry;
 
 use super::{Hit, Store, StoreError};
 
+/// A revocation: only its expiry matters.
 #[derive(Clone)]
 struct Entry {
-    count: u64,
     expires: Instant,
+}
+
+/// A fixed-window counter. Counting is an atomic add on a counter found by
+/// a plain read: the map is written only when a window opens, not on every
+/// hit (moka's upsert on every request was most of the limiter's cost).
+struct Counter {
+    count: AtomicU64,
+    expires: Instant,
+}
+
+trait Expiring {
+    fn expires(&self) -> Instant;
+}
+
+impl Expiring for Entry {
+    fn expires(&self) -> Instant {
+        self.expires
+    }
+}
+
+impl Expiring for Arc<Counter> {
+    fn expires(&self) -> Instant {
+        self.expires
+    }
 }
 
 struct ByEntry;
 
-impl Expiry<String, Entry> for ByEntry {
-    fn expire_after_create(&self, _k: &String, v: &Entry, now: Instant) -> Option<Duration> {
-        Some(v.expires.saturating_duration_since(now))
+impl<V: Expiring> Expiry<String, V> for ByEntry {
+    fn expire_after_create(&self, _k: &String, v: &V, now: Instant) -> Option<Duration> {
+        Some(v.expires().saturating_duration_since(now))
     }
     fn expire_after_update(
         &self,
         _k: &String,
-        v: &Entry,
+        v: &V,
         now: Instant,
         _d: Option<Duration>,
     ) -> Option<Duration> {
-        Some(v.expires.saturating_duration_since(now))
+        Some(v.expires().saturating_duration_since(now))
     }
 }
 
@@ -35,7 +61,7 @@ impl Expiry<String, Entry> for ByEntry {
 /// without limit (oldest-least-used entries go first).
 pub struct MemoryStore {
     revoked: Cache<String, Entry>,
-    counters: Cache<String, Entry>,
+    counters: Cache<String, Arc<Counter>>,
 }
 
 impl MemoryStore {
@@ -63,8 +89,7 @@ impl Default for MemoryStore {
 impl Store for MemoryStore {
     async fn revoke(&self, token_id: &str, ttl: Duration) -> Result<(), StoreError> {
         let expires = Instant::now() + ttl;
-        self.revoked
-            .insert(token_id.to_owned(), Entry { count: 1, expires });
+        self.revoked.insert(token_id.to_owned(), Entry { expires });
         Ok(())
     }
 
@@ -77,23 +102,26 @@ impl Store for MemoryStore {
 
     async fn hit(&self, key: &str, window: Duration) -> Result<Hit, StoreError> {
         let now = Instant::now();
-        let entry = self
-            .counters
-            .entry(key.to_owned())
-            .and_upsert_with(|old| match old {
-                Some(e) if e.value().expires > now => Entry {
-                    count: e.value().count + 1,
-                    expires: e.value().expires,
-                },
-                _ => Entry {
-                    count: 1,
-                    expires: now + window,
-                },
-            })
-            .into_value();
+        let counter = match self.counters.get(key) {
+            Some(c) if c.expires > now => c,
+            // a new window: opened once, atomically (concurrent hits that
+            // find none agree on one counter)
+            _ => self
+                .counters
+                .entry(key.to_owned())
+                .and_upsert_with(|old| match old {
+                    Some(e) if e.value().expires > now => e.into_value(),
+                    _ => Arc::new(Counter {
+                        count: AtomicU64::new(0),
+                        expires: now + window,
+                    }),
+                })
+                .into_value(),
+        };
+        let count = counter.count.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Hit {
-            count: entry.count,
-            resets_in: entry.expires.saturating_duration_since(now),
+            count,
+            resets_in: counter.expires.saturating_duration_since(now),
         })
     }
 
