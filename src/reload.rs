@@ -206,12 +206,13 @@ pub fn build_datasources(
     token_source: Option<Arc<dyn ServiceTokenSource>>,
     metrics: Option<&Metrics>,
 ) -> Result<Datasources, ReloadError> {
-    let ds = Datasources::new(&settings.datasources, http.clone(), token_source)
-        .map_err(|errs| ReloadError::Datasources(datasource_errors(&errs)))?;
-    Ok(match metrics {
-        Some(m) => ds.with_metrics(m.clone()),
-        None => ds,
-    })
+    Datasources::new(
+        &settings.datasources,
+        http.clone(),
+        token_source,
+        metrics.cloned(),
+    )
+    .map_err(|errs| ReloadError::Datasources(datasource_errors(&errs)))
 }
 
 /// The schema of `settings` with the resolvers of a running gateway:
