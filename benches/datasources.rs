@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         };
         ds.retries = 0;
         let map = BTreeMap::from([("orders".to_owned(), ds)]);
-        let datasources = Datasources::new(&map, reqwest::Client::new(), None).unwrap();
+        let datasources = Datasources::new(&map, reqwest::Client::new(), None, None).unwrap();
         let factory = datasources.factory();
         let mut settings = Settings::load_from(None, Vec::new()).unwrap();
         settings.server.listen = "127.0.0.1:0".parse().unwrap();

@@ -24,5 +24,6 @@ pub mod startup;
 pub mod store;
 mod strict_json;
 pub mod telemetry;
+mod validate;
 
 pub use startup::{Application, ApplicationBuilder, ShutdownHandle};

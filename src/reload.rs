@@ -33,39 +33,32 @@ use crate::metrics::Metrics;
 /// How a reload applies one hot key: copies it from the new settings.
 type Apply = fn(&mut Settings, &Settings);
 
+/// `(key, copy)` rows of [`HOT`] from the keys' paths in [`Settings`]: the
+/// key is the path as written, so a row cannot name one field and copy another.
+macro_rules! hot_table {
+    ($($head:ident $(.$tail:ident)*),+ $(,)?) => {
+        &[$((
+            concat!(stringify!($head) $(, ".", stringify!($tail))*),
+            |s: &mut Settings, n: &Settings| s.$head$(.$tail)* = Clone::clone(&n.$head$(.$tail)*),
+        )),+]
+    };
+}
+
 /// The keys a reload applies (a key and everything under it), each with the
 /// copy that applies it: one table, so the list and what is applied cannot
 /// drift apart. Any other changed key is reported as needing a restart and
 /// keeps its running value.
-const HOT: &[(&str, Apply)] = &[
-    ("graphql.schema", |s, n| {
-        s.graphql.schema = n.graphql.schema.clone()
-    }),
-    ("graphql.composed_schema", |s, n| {
-        s.graphql.composed_schema = n.graphql.composed_schema.clone()
-    }),
-    ("graphql.introspection", |s, n| {
-        s.graphql.introspection = n.graphql.introspection
-    }),
-    ("graphql.limits.max_depth", |s, n| {
-        s.graphql.limits.max_depth = n.graphql.limits.max_depth
-    }),
-    ("graphql.limits.max_complexity", |s, n| {
-        s.graphql.limits.max_complexity = n.graphql.limits.max_complexity
-    }),
-    ("graphql.limits.max_aliases", |s, n| {
-        s.graphql.limits.max_aliases = n.graphql.limits.max_aliases
-    }),
-    ("graphql.limits.max_root_fields", |s, n| {
-        s.graphql.limits.max_root_fields = n.graphql.limits.max_root_fields
-    }),
-    ("graphql.limits.max_tokens", |s, n| {
-        s.graphql.limits.max_tokens = n.graphql.limits.max_tokens
-    }),
-    ("graphql.limits.max_document_bytes", |s, n| {
-        s.graphql.limits.max_document_bytes = n.graphql.limits.max_document_bytes
-    }),
-    ("datasources", |s, n| s.datasources = n.datasources.clone()),
+const HOT: &[(&str, Apply)] = hot_table![
+    graphql.schema,
+    graphql.composed_schema,
+    graphql.introspection,
+    graphql.limits.max_depth,
+    graphql.limits.max_complexity,
+    graphql.limits.max_aliases,
+    graphql.limits.max_root_fields,
+    graphql.limits.max_tokens,
+    graphql.limits.max_document_bytes,
+    datasources,
 ];
 
 /// The keys a reload applies (a key and everything under it).
@@ -213,12 +206,13 @@ pub fn build_datasources(
     token_source: Option<Arc<dyn ServiceTokenSource>>,
     metrics: Option<&Metrics>,
 ) -> Result<Datasources, ReloadError> {
-    let ds = Datasources::new(&settings.datasources, http.clone(), token_source)
-        .map_err(|errs| ReloadError::Datasources(datasource_errors(&errs)))?;
-    Ok(match metrics {
-        Some(m) => ds.with_metrics(m.clone()),
-        None => ds,
-    })
+    Datasources::new(
+        &settings.datasources,
+        http.clone(),
+        token_source,
+        metrics.cloned(),
+    )
+    .map_err(|errs| ReloadError::Datasources(datasource_errors(&errs)))
 }
 
 /// The schema of `settings` with the resolvers of a running gateway:

@@ -99,6 +99,7 @@ pub fn offline_bindings(settings: &Settings) -> anyhow::Result<Bindings> {
             reqwest::Client::new()
         },
         None,
+        None,
     )
     .map_err(|errs| anyhow::anyhow!("{}", reload::datasource_errors(&errs)))?;
     b.factory(ds.factory());

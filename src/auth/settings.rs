@@ -192,11 +192,7 @@ impl GuardSettings {
         if self.roles_claim.trim().is_empty() {
             err("roles_claim", "must not be empty".into());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::validate::outcome(errors)
     }
 }
 

@@ -206,6 +206,28 @@ impl Auth0Client {
         err
     }
 
+    /// A success is recorded on the span; anything else is `call`'s error.
+    fn success(&self, answer: &Answer, call: Call) -> Result<(), ProviderError> {
+        if !answer.status.is_success() {
+            return Err(self.fail(answer, call));
+        }
+        record(answer, None);
+        Ok(())
+    }
+
+    /// POSTs `body` as JSON to the tenant's `path`, retried (idempotent calls only).
+    async fn post_idempotent(&self, path: &str, body: &Value) -> Result<Answer, ProviderError> {
+        let url = endpoint(&self.base, path)?;
+        let s = &self.settings;
+        send(
+            || self.http.post(url.clone()).json(body),
+            s.timeout,
+            s.retries,
+        )
+        .await
+        .map_err(transport)
+    }
+
     /// `POST /dbconnections/signup` (JSON). Never retried.
     #[instrument(name = "auth0.dbconnections.signup", skip_all, fields(request_id = ctx.request_id.as_deref(), status, error_code))]
     async fn do_signup(
@@ -250,10 +272,7 @@ impl Auth0Client {
         )
         .await
         .map_err(transport)?;
-        if !answer.status.is_success() {
-            return Err(self.fail(&answer, Call::Signup));
-        }
-        record(&answer, None);
+        self.success(&answer, Call::Signup)?;
         parse_signup(&answer, &req.email)
     }
 
@@ -308,25 +327,14 @@ impl Auth0Client {
         refresh_token: &Secret,
         ctx: &CallContext,
     ) -> Result<(), ProviderError> {
-        let url = endpoint(&self.base, "oauth/revoke")?;
         let s = &self.settings;
         let body = json!({
             "client_id": s.client_id,
             "client_secret": s.client_secret.expose(),
             "token": refresh_token.expose(),
         });
-        let answer = send(
-            || self.http.post(url.clone()).json(&body),
-            s.timeout,
-            s.retries,
-        )
-        .await
-        .map_err(transport)?;
-        if !answer.status.is_success() {
-            return Err(self.fail(&answer, Call::Revoke));
-        }
-        record(&answer, None);
-        Ok(())
+        let answer = self.post_idempotent("oauth/revoke", &body).await?;
+        self.success(&answer, Call::Revoke)
     }
 
     /// `POST /dbconnections/change_password` (JSON; 200 with a text body); retried.
@@ -336,20 +344,15 @@ impl Auth0Client {
         email: &str,
         ctx: &CallContext,
     ) -> Result<(), ProviderError> {
-        let url = endpoint(&self.base, "dbconnections/change_password")?;
         let s = &self.settings;
         let body = json!({
             "client_id": s.client_id,
             "email": email,
             "connection": s.connection,
         });
-        let answer = send(
-            || self.http.post(url.clone()).json(&body),
-            s.timeout,
-            s.retries,
-        )
-        .await
-        .map_err(transport)?;
+        let answer = self
+            .post_idempotent("dbconnections/change_password", &body)
+            .await?;
         if answer.status == reqwest::StatusCode::NOT_FOUND {
             // Some docs list 404 "User not found": the caller must not learn
             // whether the user exists, so this is the same success.
@@ -357,11 +360,7 @@ impl Auth0Client {
             tracing::debug!("change_password: unknown user, answered as success");
             return Ok(());
         }
-        if !answer.status.is_success() {
-            return Err(self.fail(&answer, Call::ChangePassword));
-        }
-        record(&answer, None);
-        Ok(())
+        self.success(&answer, Call::ChangePassword)
     }
 
     /// `GET /userinfo` with the access token; retried.
@@ -386,10 +385,7 @@ impl Auth0Client {
         )
         .await
         .map_err(transport)?;
-        if !answer.status.is_success() {
-            return Err(self.fail(&answer, Call::Userinfo));
-        }
-        record(&answer, None);
+        self.success(&answer, Call::Userinfo)?;
         match serde_json::from_slice::<Value>(&answer.body) {
             Ok(Value::Object(map)) => Ok(map),
             _ => Err(ProviderError::unavailable(
@@ -434,89 +430,31 @@ fn parse_signup(answer: &Answer, requested_email: &str) -> Result<SignupResponse
     })
 }
 
-#[async_trait]
-impl IdentityProvider for Auth0Client {
-    async fn signup(
-        &self,
-        req: &SignupRequest,
-        ctx: &CallContext,
-    ) -> Result<SignupResponse, ProviderError> {
-        self.do_signup(req, ctx).await
-    }
+/// Writes the trait impl: each method is the inherent call of its endpoint
+/// (those of the MFA API in `mfa.rs`, beside their wire types), so a
+/// signature is spelled once, in the trait.
+macro_rules! route_to_inherent {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $ok:ty => $inherent:ident;)+) => {
+        #[async_trait]
+        impl IdentityProvider for Auth0Client {
+            $(
+                async fn $method(&self, $($arg: $ty,)* ctx: &CallContext) -> Result<$ok, ProviderError> {
+                    self.$inherent($($arg,)* ctx).await
+                }
+            )+
+        }
+    };
+}
 
-    async fn password_login(
-        &self,
-        email: &str,
-        password: &Secret,
-        ctx: &CallContext,
-    ) -> Result<TokenSet, ProviderError> {
-        self.do_login(email, password, ctx).await
-    }
-
-    async fn refresh(
-        &self,
-        refresh_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<TokenSet, ProviderError> {
-        self.do_refresh(refresh_token, ctx).await
-    }
-
-    async fn revoke_refresh_token(
-        &self,
-        refresh_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<(), ProviderError> {
-        self.do_revoke(refresh_token, ctx).await
-    }
-
-    async fn request_password_reset(
-        &self,
-        email: &str,
-        ctx: &CallContext,
-    ) -> Result<(), ProviderError> {
-        self.do_change_password(email, ctx).await
-    }
-
-    async fn userinfo(
-        &self,
-        access_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<Map<String, Value>, ProviderError> {
-        self.do_userinfo(access_token, ctx).await
-    }
-
-    async fn mfa_authenticators(
-        &self,
-        mfa_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<Vec<super::MfaAuthenticator>, ProviderError> {
-        self.do_mfa_authenticators(mfa_token, ctx).await
-    }
-
-    async fn mfa_associate(
-        &self,
-        mfa_token: &Secret,
-        enrolment: &super::MfaEnrolment,
-        ctx: &CallContext,
-    ) -> Result<super::MfaAssociation, ProviderError> {
-        self.do_mfa_associate(mfa_token, enrolment, ctx).await
-    }
-
-    async fn mfa_challenge(
-        &self,
-        mfa_token: &Secret,
-        req: &super::MfaChallengeRequest,
-        ctx: &CallContext,
-    ) -> Result<super::MfaChallenge, ProviderError> {
-        self.do_mfa_challenge(mfa_token, req, ctx).await
-    }
-
-    async fn mfa_grant(
-        &self,
-        mfa_token: &Secret,
-        grant: &super::MfaGrant,
-        ctx: &CallContext,
-    ) -> Result<super::MfaTokens, ProviderError> {
-        self.do_mfa_grant(mfa_token, grant, ctx).await
-    }
+route_to_inherent! {
+    signup(req: &SignupRequest) -> SignupResponse => do_signup;
+    password_login(email: &str, password: &Secret) -> TokenSet => do_login;
+    refresh(refresh_token: &Secret) -> TokenSet => do_refresh;
+    revoke_refresh_token(refresh_token: &Secret) -> () => do_revoke;
+    request_password_reset(email: &str) -> () => do_change_password;
+    userinfo(access_token: &Secret) -> Map<String, Value> => do_userinfo;
+    mfa_authenticators(mfa_token: &Secret) -> Vec<super::MfaAuthenticator> => do_mfa_authenticators;
+    mfa_associate(mfa_token: &Secret, enrolment: &super::MfaEnrolment) -> super::MfaAssociation => do_mfa_associate;
+    mfa_challenge(mfa_token: &Secret, req: &super::MfaChallengeRequest) -> super::MfaChallenge => do_mfa_challenge;
+    mfa_grant(mfa_token: &Secret, grant: &super::MfaGrant) -> super::MfaTokens => do_mfa_grant;
 }

@@ -33,28 +33,21 @@ const PAGE_SIZE: u32 = 100;
 const MAX_PAGES: u32 = 100;
 
 /// A user as the Management API returns it (unknown fields kept in `other`).
+/// A missing `Option` field reads as `None` (serde's rule), so only
+/// `email_verified` needs a default.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ManagementUser {
     pub user_id: String,
-    #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub nickname: Option<String>,
-    #[serde(default)]
     pub picture: Option<String>,
-    #[serde(default)]
     pub blocked: Option<bool>,
-    #[serde(default)]
     pub created_at: Option<String>,
-    #[serde(default)]
     pub updated_at: Option<String>,
-    #[serde(default)]
     pub user_metadata: Option<Map<String, Value>>,
-    #[serde(default)]
     pub app_metadata: Option<Map<String, Value>>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -65,7 +58,6 @@ pub struct ManagementUser {
 pub struct Role {
     pub id: String,
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
 }
 
@@ -75,12 +67,27 @@ pub struct RolePermission {
     /// e.g. `read:orders`
     pub permission_name: String,
     /// The API (audience) that defines the permission.
-    #[serde(default)]
     pub resource_server_identifier: Option<String>,
-    #[serde(default)]
     pub resource_server_name: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
+}
+
+/// A refused Management API call's error, recorded on the span and logged:
+/// status and Auth0 error code only, caller mistakes at debug.
+fn refused(answer: &Answer) -> ManagementError {
+    let err = map_management_error(answer.status, &answer.headers, &answer.body);
+    let code = super::error::ErrorBody::parse(&answer.body).and_then(|b| b.code);
+    record(answer, code.as_deref());
+    let (status, code) = (answer.status.as_u16(), code.as_deref().unwrap_or(""));
+    match err {
+        ManagementError::Conflict { .. }
+        | ManagementError::NotFound { .. }
+        | ManagementError::BadRequest(_) => {
+            tracing::debug!(status, error_code = code, "Management API call failed")
+        }
+        _ => tracing::warn!(status, error_code = code, "Management API call failed"),
+    }
+    err
 }
 
 /// A page of a user search.
@@ -323,77 +330,64 @@ impl ManagementClient {
         body: Option<&Value>,
     ) -> Result<Answer, ManagementError> {
         let start = Instant::now();
-        let endpoint = endpoint_label(&method, path);
-        let r = self.call_inner(method, path, query, body).await;
-        self.observe(endpoint, start, &r);
+        let label = endpoint_label(&method, path);
+        let r: Result<Answer, ManagementError> = async {
+            let url = endpoint(&self.base, path)
+                .map_err(|e| ManagementError::unavailable(e.to_string()))?;
+            let retries = if method == Method::GET {
+                self.retries
+            } else {
+                0
+            };
+            let mut renewed = false;
+            loop {
+                let token = self.token().await?;
+                let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.token.expose()))
+                    .map_err(|_| ManagementError::unavailable("unusable Management token"))?;
+                bearer.set_sensitive(true);
+                let answer = send(
+                    || {
+                        let mut r = self
+                            .http
+                            .request(method.clone(), url.clone())
+                            .header(AUTHORIZATION, bearer.clone());
+                        if !query.is_empty() {
+                            r = r.query(query);
+                        }
+                        if let Some(b) = body {
+                            r = r.json(b);
+                        }
+                        r
+                    },
+                    self.timeout,
+                    retries,
+                )
+                .await
+                .map_err(unavailable)?;
+                if answer.status == StatusCode::UNAUTHORIZED {
+                    self.invalidate(token.generation);
+                    if !renewed {
+                        renewed = true;
+                        tracing::info!("Management token rejected; fetching a new one");
+                        continue;
+                    }
+                }
+                if answer.status.is_success() {
+                    record(&answer, None);
+                    return Ok(answer);
+                }
+                return Err(refused(&answer));
+            }
+        }
+        .await;
+        self.observe(label, start, &r);
         r
     }
 
-    async fn call_inner(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
-    ) -> Result<Answer, ManagementError> {
-        let url =
-            endpoint(&self.base, path).map_err(|e| ManagementError::unavailable(e.to_string()))?;
-        let retries = if method == Method::GET {
-            self.retries
-        } else {
-            0
-        };
-        let mut renewed = false;
-        loop {
-            let token = self.token().await?;
-            let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.token.expose()))
-                .map_err(|_| ManagementError::unavailable("unusable Management token"))?;
-            bearer.set_sensitive(true);
-            let answer = send(
-                || {
-                    let mut r = self
-                        .http
-                        .request(method.clone(), url.clone())
-                        .header(AUTHORIZATION, bearer.clone());
-                    if !query.is_empty() {
-                        r = r.query(query);
-                    }
-                    if let Some(b) = body {
-                        r = r.json(b);
-                    }
-                    r
-                },
-                self.timeout,
-                retries,
-            )
+    /// `POST path` with a JSON object body.
+    async fn post(&self, path: &str, body: Map<String, Value>) -> Result<Answer, ManagementError> {
+        self.call(Method::POST, path, &[], Some(&Value::Object(body)))
             .await
-            .map_err(unavailable)?;
-            if answer.status == StatusCode::UNAUTHORIZED {
-                self.invalidate(token.generation);
-                if !renewed {
-                    renewed = true;
-                    tracing::info!("Management token rejected; fetching a new one");
-                    continue;
-                }
-            }
-            if answer.status.is_success() {
-                record(&answer, None);
-                return Ok(answer);
-            }
-            let err = map_management_error(answer.status, &answer.headers, &answer.body);
-            let code = super::error::ErrorBody::parse(&answer.body).and_then(|b| b.code);
-            record(&answer, code.as_deref());
-            let (status, code) = (answer.status.as_u16(), code.as_deref().unwrap_or(""));
-            match err {
-                ManagementError::Conflict { .. }
-                | ManagementError::NotFound { .. }
-                | ManagementError::BadRequest(_) => {
-                    tracing::debug!(status, error_code = code, "Management API call failed")
-                }
-                _ => tracing::warn!(status, error_code = code, "Management API call failed"),
-            }
-            return Err(err);
-        }
     }
 
     /// `POST /api/v2/users` (201).
@@ -414,14 +408,7 @@ impl ManagementClient {
         if let Some(m) = &user.app_metadata {
             body.insert("app_metadata".into(), Value::Object(m.clone()));
         }
-        let answer = self
-            .call(
-                Method::POST,
-                "api/v2/users",
-                &[],
-                Some(&Value::Object(body)),
-            )
-            .await?;
+        let answer = self.post("api/v2/users", body).await?;
         parse(&answer, "create user")
     }
 
@@ -456,12 +443,8 @@ impl ManagementClient {
         parse(&answer, "users-by-email")
     }
 
-    /// `GET /api/v2/users?q=…` (Lucene query, search engine v3), one page.
-    #[instrument(
-        name = "auth0.mgmt.search_users",
-        skip_all,
-        fields(page, per_page, status, error_code)
-    )]
+    /// `GET /api/v2/users?q=…` (Lucene query, search engine v3), one page
+    /// (traced by [`Self::search_users_sorted`]).
     pub async fn search_users(
         &self,
         q: &str,
@@ -489,7 +472,6 @@ impl ManagementClient {
         #[derive(Deserialize)]
         struct Page {
             users: Vec<ManagementUser>,
-            #[serde(default)]
             total: Option<u64>,
         }
         let answer = self
@@ -711,14 +693,7 @@ impl ManagementClient {
             "mark_email_as_verified".into(),
             json!(req.mark_email_as_verified),
         );
-        let answer = self
-            .call(
-                Method::POST,
-                "api/v2/tickets/password-change",
-                &[],
-                Some(&Value::Object(body)),
-            )
-            .await?;
+        let answer = self.post("api/v2/tickets/password-change", body).await?;
         #[derive(Deserialize)]
         struct Ticket {
             ticket: String,

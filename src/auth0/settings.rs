@@ -249,10 +249,6 @@ impl Auth0Settings {
                 );
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::validate::outcome(errors)
     }
 }

@@ -42,22 +42,15 @@ pub struct Datasources {
 }
 
 impl Datasources {
-    /// Records every upstream call in `metrics` (the app's registry).
-    /// Call before the factory is used.
-    pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> Self {
-        for u in self.upstreams.values() {
-            let _ = u.metrics.set(metrics.clone());
-        }
-        self
-    }
-
     /// Builds the datasources. `service_tokens` issues the client-credentials
     /// tokens of `identity = { service_token = … }` datasources that do not
-    /// name their own `token_url` (wire it to the Auth0 client).
+    /// name their own `token_url` (wire it to the Auth0 client). Every
+    /// upstream call is recorded in `metrics` (the app's registry) if given.
     pub fn new(
         settings: &BTreeMap<String, DatasourceSettings>,
         http: reqwest::Client,
         service_tokens: Option<Arc<dyn ServiceTokenSource>>,
+        metrics: Option<crate::metrics::Metrics>,
     ) -> Result<Self, Vec<(String, String)>> {
         let mut errors = Vec::new();
         let mut upstreams = HashMap::new();
@@ -123,7 +116,13 @@ impl Datasources {
             };
             upstreams.insert(
                 name.clone(),
-                Arc::new(Upstream::new(name.clone(), s.clone(), identity, client)),
+                Arc::new(Upstream::new(
+                    name.clone(),
+                    s.clone(),
+                    identity,
+                    client,
+                    metrics.clone(),
+                )),
             );
         }
         if errors.is_empty() {

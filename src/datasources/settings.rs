@@ -260,11 +260,7 @@ impl DatasourceSettings {
             }
         }
         errors.extend(self.tls.validate(name));
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::validate::outcome(errors)
     }
 }
 

@@ -180,7 +180,7 @@ pub(crate) struct Upstream {
     semaphore: Semaphore,
     pub breaker: Breaker,
     /// the app's metrics (calls by source, status and latency)
-    pub metrics: std::sync::OnceLock<crate::metrics::Metrics>,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Upstream {
@@ -189,6 +189,7 @@ impl Upstream {
         settings: DatasourceSettings,
         identity: Identity,
         http: reqwest::Client,
+        metrics: Option<crate::metrics::Metrics>,
     ) -> Self {
         let mut static_headers = HeaderMap::new();
         for (k, v) in &settings.headers {
@@ -210,7 +211,7 @@ impl Upstream {
             static_headers,
             http,
             settings,
-            metrics: std::sync::OnceLock::new(),
+            metrics,
         }
     }
 
@@ -352,7 +353,7 @@ impl Upstream {
             Ok(Ok(a)) => a.status,
             _ => 0,
         };
-        if let Some(m) = self.metrics.get() {
+        if let Some(m) = &self.metrics {
             m.record_upstream(&self.name, status, started.elapsed());
         }
         let answer = answer.map_err(|_| timeout())??;

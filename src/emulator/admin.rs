@@ -9,9 +9,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::extract::AdminClient;
 use super::http_util::{basic_credentials, missing_param, oauth_error, ok_json};
 use super::Emulator;
 
+/// The caller holds a configured client's credentials (HTTP Basic), else
+/// `401 access_denied` with a `Basic` challenge (see `extract::AdminClient`).
 pub(super) fn require_client(emu: &Emulator, headers: &HeaderMap) -> Result<(), Response> {
     match basic_credentials(headers) {
         Some((id, secret)) if emu.client_by_secret(&id, &secret).is_some() => Ok(()),
@@ -27,10 +30,7 @@ pub(super) fn require_client(emu: &Emulator, headers: &HeaderMap) -> Result<(), 
 }
 
 /// `POST /emulator/admin/rotate-keys` → `{"current_kid","next_kid","previous_kid"}`.
-pub(crate) async fn rotate_keys(State(emu): State<Arc<Emulator>>, headers: HeaderMap) -> Response {
-    if let Err(r) = require_client(&emu, &headers) {
-        return r;
-    }
+pub(crate) async fn rotate_keys(State(emu): State<Arc<Emulator>>, _: AdminClient) -> Response {
     if let Err(error) = emu.rotate_keys().await {
         tracing::error!(%error, "key rotation failed");
         return oauth_error(
@@ -46,12 +46,9 @@ pub(crate) async fn rotate_keys(State(emu): State<Arc<Emulator>>, headers: Heade
 /// `GET /emulator/tickets/last?email=` → the last reset/ticket link issued for the address.
 pub(crate) async fn last_link(
     State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
+    _: AdminClient,
 ) -> Response {
-    if let Err(r) = require_client(&emu, &headers) {
-        return r;
-    }
     let Some(email) = q.get("email") else {
         return missing_param("email");
     };
@@ -72,12 +69,9 @@ pub(crate) async fn last_link(
 /// `POST /emulator/brute-force/reset[?email=]` → 204; all counters without `email`.
 pub(crate) async fn reset_brute_force(
     State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
+    _: AdminClient,
 ) -> Response {
-    if let Err(r) = require_client(&emu, &headers) {
-        return r;
-    }
     emu.brute_reset_email(q.get("email").map(String::as_str));
     StatusCode::NO_CONTENT.into_response()
 }

@@ -16,12 +16,13 @@ use super::db::{
     hash_password, verify_password, Db, LastLink, NewUser, OpaqueRecord, RefreshRecord,
     TicketRecord, UserRecord,
 };
+use super::extract::{Answer, DbParams, OAuthRequest};
 use super::http_util::{
-    db_error, db_error_body, duration_secs, missing_param, now_secs, oauth_error, oauth_params,
-    ok_json, random_hex, random_token, timestamp, token_hash, Params,
+    client_denied, db_error, db_error_body, duration_secs, invalid_client, missing_param, now_secs,
+    oauth_error, oauth_params, ok_json, random_hex, random_token, timestamp, token_hash, Params,
 };
 use super::settings::{ApiSettings, ClientSettings, MFA_GRANTS, PASSWORD_REALM_GRANT};
-use super::{policy, ClientAuthError, Emulator};
+use super::{policy, Emulator};
 
 const OIDC_SCOPES: &[&str] = &[
     "openid",
@@ -50,15 +51,10 @@ fn internal(error: impl std::fmt::Display) -> Response {
 // ---------------------------------------------------------------- /dbconnections
 
 // `/dbconnections/signup` and `/dbconnections/change_password` read their body
-// and check the connection alike, with Auth0's same `invalid_body` /
-// `invalid_connection` errors; one place keeps those bodies identical. Each
+// (`DbParams`) and check the connection alike, with Auth0's same `invalid_body`
+// / `invalid_connection` errors; one place keeps those bodies identical. Each
 // endpoint still calls them in its own order (signup checks the connection
 // before the email, change_password after), which decides which error wins.
-
-/// The request's parameters, or Auth0's `invalid_body` error.
-fn db_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, Response> {
-    Params::parse(headers, body).map_err(|m| db_error("invalid_body", m))
-}
 
 /// `connection` is present and names the emulator's database connection.
 fn db_connection(emu: &Emulator, p: &Params) -> Result<(), Response> {
@@ -74,15 +70,7 @@ fn db_connection(emu: &Emulator, p: &Params) -> Result<(), Response> {
     Ok(())
 }
 
-pub(crate) async fn signup(
-    State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = match db_params(&headers, &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub(crate) async fn signup(State(emu): State<Arc<Emulator>>, DbParams(p): DbParams) -> Response {
     if let Err(r) = db_connection(&emu, &p) {
         return r;
     }
@@ -246,13 +234,8 @@ pub(crate) fn issue_ticket(
 
 pub(crate) async fn change_password(
     State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
-    body: Bytes,
+    DbParams(p): DbParams,
 ) -> Response {
-    let p = match db_params(&headers, &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let Some(email) = p.str("email") else {
         return db_error("invalid_body", "Missing email");
     };
@@ -297,7 +280,9 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut res = token_inner(&emu, peer, &headers, &body).await;
+    let mut res = token_inner(&emu, peer, &headers, &body)
+        .await
+        .unwrap_or_else(|refusal| refusal);
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -332,50 +317,38 @@ async fn token_inner(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: &[u8],
-) -> Response {
-    let p = match oauth_params(headers, body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let p = oauth_params(headers, body)?;
     let Some(grant) = p.str("grant_type") else {
-        return missing_param("grant_type");
+        return Err(missing_param("grant_type"));
     };
-    let client = match emu.authenticate_client(headers, &p) {
-        Ok(c) => c,
-        Err(ClientAuthError::Missing) => return missing_param("client_id"),
-        Err(ClientAuthError::Bad) => {
-            return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
-        }
-    };
+    let client = emu.authenticate_client(headers, &p, client_denied)?;
     if !matches!(
         grant.as_str(),
         "password" | PASSWORD_REALM_GRANT | "refresh_token" | "client_credentials"
     ) && !MFA_GRANTS.contains(&grant.as_str())
     {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "Grant type not supported",
-        );
+        ));
     }
     if !client.grant_types.contains(&grant) {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::FORBIDDEN,
             "unauthorized_client",
             &format!("Grant type '{grant}' not allowed for the client."),
-        );
+        ));
     }
-    let scopes = match requested_scopes(&p) {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    match grant.as_str() {
+    let scopes = requested_scopes(&p)?;
+    Ok(match grant.as_str() {
         "password" => password_grant(emu, client, &p, scopes, false, peer, headers).await,
         PASSWORD_REALM_GRANT => password_grant(emu, client, &p, scopes, true, peer, headers).await,
         "refresh_token" => refresh_grant(emu, client, &p, scopes),
-        g if MFA_GRANTS.contains(&g) => super::mfa::grant(emu, client, &p, g),
+        g if MFA_GRANTS.contains(&g) => super::mfa::grant(emu, client, &p, g)?,
         _ => client_credentials(emu, client, &p, scopes),
-    }
+    })
 }
 
 /// The end-user IP brute-force protection keys on.
@@ -794,13 +767,7 @@ fn refresh_grant(
             let within = window > 0 && now_ms.saturating_sub(rotated_at) <= window;
             if !(within && children_unused) {
                 let family = record.family.clone();
-                for r in db
-                    .refresh_tokens
-                    .values_mut()
-                    .filter(|r| r.family == family)
-                {
-                    r.revoked = true;
-                }
+                db.revoke_family(&family);
                 emu.persist(&db);
                 tracing::warn!("refresh token reuse detected (ferrt): token family revoked");
                 return invalid();
@@ -908,28 +875,10 @@ fn client_credentials(
 
 // ---------------------------------------------------------------- /oauth/revoke
 
-pub(crate) async fn revoke(
-    State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = match oauth_params(&headers, &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let client = match emu.authenticate_client(&headers, &p) {
-        Ok(c) => c,
-        Err(ClientAuthError::Missing) => return missing_param("client_id"),
-        Err(ClientAuthError::Bad) => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "Client authentication failed.",
-            )
-        }
-    };
-    let Some(token) = p.str("token") else {
-        return missing_param("token");
+pub(crate) async fn revoke(State(emu): State<Arc<Emulator>>, req: OAuthRequest) -> Answer {
+    let client = emu.authenticate_client(&req.headers, &req.params, invalid_client)?;
+    let Some(token) = req.params.str("token") else {
+        return Err(missing_param("token"));
     };
     let mut db = emu.lock();
     let family = db
@@ -938,13 +887,7 @@ pub(crate) async fn revoke(
         .filter(|r| r.client_id == client.client_id)
         .map(|r| r.family.clone());
     if let Some(family) = family {
-        for r in db
-            .refresh_tokens
-            .values_mut()
-            .filter(|r| r.family == family)
-        {
-            r.revoked = true;
-        }
+        db.revoke_family(&family);
         emu.persist(&db);
     }
     let mut res = StatusCode::OK.into_response();
@@ -952,7 +895,7 @@ pub(crate) async fn revoke(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    res
+    Ok(res)
 }
 
 // ---------------------------------------------------------------- /userinfo

@@ -259,6 +259,17 @@ impl UserRecord {
 }
 
 impl Db {
+    /// Revokes every refresh token of `family` (one login's rotation chain).
+    pub fn revoke_family(&mut self, family: &str) {
+        for r in self
+            .refresh_tokens
+            .values_mut()
+            .filter(|r| r.family == family)
+        {
+            r.revoked = true;
+        }
+    }
+
     /// A fresh tenant: new keys, seeded roles and users.
     pub fn fresh(settings: &EmulatorSettings) -> Result<Self, EmulatorError> {
         let mut db = Self {

@@ -121,6 +121,20 @@ pub(crate) fn oauth_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, R
         .map_err(|m| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", m))
 }
 
+/// Auth0's answer to wrong client credentials at `/oauth/token` and `/mfa/*`.
+pub(crate) fn client_denied() -> Response {
+    oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
+}
+
+/// Auth0's answer to wrong client credentials at `/oauth/revoke`.
+pub(crate) fn invalid_client() -> Response {
+    oauth_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "Client authentication failed.",
+    )
+}
+
 /// Auth0's answer to a request without a required parameter, the same on every
 /// `/oauth/*`, `/mfa/*` and emulator endpoint that uses it.
 pub(crate) fn missing_param(name: &str) -> Response {

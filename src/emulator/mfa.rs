@@ -25,12 +25,13 @@ use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
 use super::db::{Db, UserRecord};
+use super::extract::{AdminClient, Answer, OAuthRequest};
 use super::http_util::{
-    bearer, missing_param, now_secs, oauth_error, oauth_error_with, oauth_params, ok_json,
-    random_bytes, random_hex, random_token, timestamp, token_hash, Params,
+    bearer, client_denied, missing_param, now_secs, oauth_error, oauth_error_with, oauth_params,
+    ok_json, random_bytes, random_hex, random_token, timestamp, token_hash, Params,
 };
 use super::settings::{ClientSettings, MfaPolicy, UserSeed, MFA_GRANTS};
-use super::{ClientAuthError, Emulator};
+use super::Emulator;
 
 const GRANT_OTP: &str = MFA_GRANTS[0];
 const GRANT_OOB: &str = MFA_GRANTS[1];
@@ -461,15 +462,9 @@ fn bearer_transaction(
 // ---------------------------------------------------------------- /mfa/authenticators
 
 /// `GET /mfa/authenticators` → the user's authenticators (empty when not enrolled).
-pub(crate) async fn authenticators(
-    State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn authenticators(State(emu): State<Arc<Emulator>>, headers: HeaderMap) -> Answer {
     let db = emu.lock();
-    let (_, tx) = match bearer_transaction(&db, &headers, emu.clock()) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let (_, tx) = bearer_transaction(&db, &headers, emu.clock())?;
     let mut out = Vec::new();
     if let Some(factors) = db.mfa.get(&tx.user_id) {
         if factors.recovery_code.is_some() && factors.enrolled() {
@@ -481,7 +476,7 @@ pub(crate) async fn authenticators(
         }
         out.extend(factors.authenticators.iter().map(Authenticator::to_json));
     }
-    ok_json(StatusCode::OK, Value::Array(out))
+    Ok(ok_json(StatusCode::OK, Value::Array(out)))
 }
 
 // ---------------------------------------------------------------- /mfa/associate
@@ -506,28 +501,23 @@ pub(crate) async fn associate(
     State(emu): State<Arc<Emulator>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let mut db = emu.lock();
-    let (key, tx) = match bearer_transaction(&db, &headers, emu.clock()) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let p = match oauth_params(&headers, &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    // the bearer is checked before the body is read: its error wins
+    let (key, tx) = bearer_transaction(&db, &headers, emu.clock())?;
+    let p = oauth_params(&headers, &body)?;
     let Some(types) = list(&p, "authenticator_types") else {
-        return missing_param("authenticator_types");
+        return Err(missing_param("authenticator_types"));
     };
     let Some(user) = db.users.get(&tx.user_id).cloned() else {
-        return malformed();
+        return Err(malformed());
     };
     if db.mfa.get(&user.id).is_some_and(UserFactors::enrolled) {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::FORBIDDEN,
             "access_denied",
             "User is already enrolled.",
-        );
+        ));
     }
     let mut authenticator = match types.as_slice() {
         [t] if t == "otp" => {
@@ -541,19 +531,19 @@ pub(crate) async fn associate(
         }
         [t] if t == "oob" => {
             let Some(channels) = list(&p, "oob_channels") else {
-                return missing_param("oob_channels");
+                return Err(missing_param("oob_channels"));
             };
             match channels.as_slice() {
                 [c] if c == "sms" => {
                     let Some(phone) = p.str("phone_number") else {
-                        return missing_param("phone_number");
+                        return Err(missing_param("phone_number"));
                     };
                     if !valid_phone(&phone) {
-                        return oauth_error(
+                        return Err(oauth_error(
                             StatusCode::BAD_REQUEST,
                             "invalid_request",
                             "phone_number must be in E.164 format",
-                        );
+                        ));
                     }
                     let mut a = Authenticator::new(Kind::Sms);
                     a.address = Some(phone);
@@ -564,11 +554,11 @@ pub(crate) async fn associate(
                     let Ok(email) =
                         crate::email::Email::parse(&email).map(crate::email::Email::into_string)
                     else {
-                        return oauth_error(
+                        return Err(oauth_error(
                             StatusCode::BAD_REQUEST,
                             "invalid_request",
                             "email is not a valid email address",
-                        );
+                        ));
                     };
                     let mut a = Authenticator::new(Kind::Email);
                     a.address = Some(email);
@@ -576,20 +566,20 @@ pub(crate) async fn associate(
                 }
                 [c] if c == "auth0" => Authenticator::new(Kind::Push),
                 _ => {
-                    return oauth_error(
+                    return Err(oauth_error(
                         StatusCode::BAD_REQUEST,
                         "invalid_request",
                         "oob_channels must be one of [\"sms\"], [\"email\"] or [\"auth0\"]",
-                    )
+                    ))
                 }
             }
         }
         _ => {
-            return oauth_error(
+            return Err(oauth_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_challenge_type",
                 "authenticator_types must be [\"otp\"] or [\"oob\"]",
-            )
+            ))
         }
     };
     let now = emu.clock();
@@ -653,7 +643,7 @@ pub(crate) async fn associate(
         out.insert("recovery_codes".into(), json!([code]));
     }
     emu.persist(&db);
-    no_store(ok_json(StatusCode::OK, Value::Object(out)))
+    Ok(no_store(ok_json(StatusCode::OK, Value::Object(out))))
 }
 
 fn valid_phone(phone: &str) -> bool {
@@ -728,45 +718,29 @@ fn new_oob(
 
 /// `POST /mfa/challenge`: client credentials + `mfa_token` [+ `challenge_type`,
 /// `authenticator_id`] → how the user proves the factor.
-pub(crate) async fn challenge(
-    State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = match oauth_params(&headers, &body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let client = match emu.authenticate_client(&headers, &p) {
-        Ok(c) => c,
-        Err(ClientAuthError::Missing) => return missing_param("client_id"),
-        Err(ClientAuthError::Bad) => {
-            return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
-        }
-    };
+pub(crate) async fn challenge(State(emu): State<Arc<Emulator>>, req: OAuthRequest) -> Answer {
+    let OAuthRequest { headers, params: p } = req;
+    let client = emu.authenticate_client(&headers, &p, client_denied)?;
     if !client
         .grant_types
         .iter()
         .any(|g| g == GRANT_OTP || g == GRANT_OOB)
     {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::FORBIDDEN,
             "unauthorized_client",
             &format!("Grant type '{GRANT_OOB}' not allowed for the client."),
-        );
+        ));
     }
     let mut db = emu.lock();
-    let (key, tx) = match client_transaction(&db, &p, client, emu.clock()) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let (key, tx) = client_transaction(&db, &p, client, emu.clock())?;
     let accepted = list(&p, "challenge_type").unwrap_or_else(|| vec!["otp".into(), "oob".into()]);
     if let Some(bad) = accepted.iter().find(|t| *t != "otp" && *t != "oob") {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_challenge_type",
             &format!("Unsupported challenge type: {bad}."),
-        );
+        ));
     }
     let active: Vec<Authenticator> = db
         .mfa
@@ -780,21 +754,21 @@ pub(crate) async fn challenge(
         })
         .unwrap_or_default();
     if active.is_empty() {
-        return oauth_error(
+        return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "association_required",
             "User is not enrolled.",
-        );
+        ));
     }
     let chosen = match p.str("authenticator_id") {
         Some(id) => match active.iter().find(|a| a.id == id) {
             Some(a) => a.clone(),
             None => {
-                return oauth_error(
+                return Err(oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
                     "Invalid authenticator_id.",
-                )
+                ))
             }
         },
         None => match active
@@ -802,11 +776,11 @@ pub(crate) async fn challenge(
             .find(|a| accepted.iter().any(|t| t == a.challenge_type()))
         {
             Some(a) => a.clone(),
-            None => return unsupported(&accepted, &active[0]),
+            None => return Err(unsupported(&accepted, &active[0])),
         },
     };
     if !accepted.iter().any(|t| t == chosen.challenge_type()) {
-        return unsupported(&accepted, &chosen);
+        return Err(unsupported(&accepted, &chosen));
     }
     let out = match chosen.kind {
         Kind::Otp => json!({"challenge_type": "otp"}),
@@ -821,7 +795,7 @@ pub(crate) async fn challenge(
             }
         }
     };
-    no_store(ok_json(StatusCode::OK, out))
+    Ok(no_store(ok_json(StatusCode::OK, out)))
 }
 
 /// Secrets, recovery codes and `oob_code`s must not be cached (as `/oauth/token`).
@@ -929,29 +903,32 @@ enum Verified {
 
 /// `mfa-otp`, `mfa-oob`, `mfa-recovery-code` at `/oauth/token` (client already
 /// authenticated and allowed the grant).
-pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: &str) -> Response {
+pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: &str) -> Answer {
     let mut db = emu.lock();
-    let (key, tx) = match client_transaction(&db, p, client, emu.clock()) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let (key, tx) = client_transaction(&db, p, client, emu.clock())?;
     let Some(user) = db.users.get(&tx.user_id).cloned() else {
-        return malformed();
+        return Err(malformed());
     };
     if user.blocked {
-        return oauth_error(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked");
+        return Err(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "user is blocked",
+        ));
     }
-    let now = emu.clock();
-    let verified = match grant {
-        GRANT_OTP => verify_otp(emu, &mut db, &key, &tx, p, now),
-        GRANT_OOB => verify_oob(emu, &mut db, &key, &tx, p, now),
-        _ => verify_recovery(emu, &mut db, &tx, p, now),
+    let attempt = Attempt {
+        emu,
+        key: &key,
+        tx: &tx,
+        p,
+        now: emu.clock(),
     };
     // A refusal changes nothing that is persisted: no disk write per guess.
-    let verified = match verified {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let verified = match grant {
+        GRANT_OTP => verify_otp(attempt, &mut db),
+        GRANT_OOB => verify_oob(attempt, &mut db),
+        _ => verify_recovery(attempt, &mut db),
+    }?;
     if let Some(t) = db.mfa_live.transactions.get_mut(&key) {
         t.spent = true;
     }
@@ -960,7 +937,7 @@ pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: 
         super::authn::login_tokens(emu, &mut db, client, &user, api, tx.scopes.clone(), &tx.ip);
     emu.persist(&db);
     let result = result.and_then(|mut body| mark_mfa(&db, &mut body).map(|()| body));
-    match result {
+    Ok(match result {
         Ok(mut body) => {
             if let (Verified::TokensWithRecovery(code), Some(obj)) =
                 (verified, body.as_object_mut())
@@ -977,7 +954,7 @@ pub(crate) fn grant(emu: &Emulator, client: &ClientSettings, p: &Params, grant: 
                 "Internal error",
             )
         }
-    }
+    })
 }
 
 /// Auth0 marks the ID token of a login that passed a second factor with
@@ -1002,20 +979,33 @@ fn mark_mfa(db: &Db, body: &mut Value) -> Result<(), super::EmulatorError> {
     Ok(())
 }
 
-fn verify_otp(
-    emu: &Emulator,
-    db: &mut Db,
-    key: &str,
-    tx: &Transaction,
-    p: &Params,
+/// One MFA grant being checked: what each factor's verification reads.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    emu: &'a Emulator,
+    /// the transaction's key (the hash of its `mfa_token`)
+    key: &'a str,
+    tx: &'a Transaction,
+    p: &'a Params,
     now: Instant,
-) -> Result<Verified, Response> {
-    let Some(otp) = p.str("otp") else {
-        return Err(missing_param("otp"));
-    };
-    if !bucket_open(emu, &mut db.mfa_live, &tx.user_id, now) {
-        return Err(too_many());
+}
+
+impl Attempt<'_> {
+    /// The code parameter `name`, once the user's bucket allows another try.
+    fn code(&self, db: &mut Db, name: &str) -> Result<String, Response> {
+        let code = self.p.str(name).ok_or_else(|| missing_param(name))?;
+        if !bucket_open(self.emu, &mut db.mfa_live, &self.tx.user_id, self.now) {
+            return Err(too_many());
+        }
+        Ok(code)
     }
+}
+
+fn verify_otp(a: Attempt<'_>, db: &mut Db) -> Result<Verified, Response> {
+    let Attempt {
+        emu, key, tx, now, ..
+    } = a;
+    let otp = a.code(db, "otp")?;
     let enrolling = tx.enrolling_otp.as_deref();
     let wall = now_secs();
     let matched = db.mfa.get_mut(&tx.user_id).and_then(|factors| {
@@ -1044,17 +1034,15 @@ fn verify_otp(
     Ok(Verified::Tokens)
 }
 
-fn verify_oob(
-    emu: &Emulator,
-    db: &mut Db,
-    key: &str,
-    tx: &Transaction,
-    p: &Params,
-    now: Instant,
-) -> Result<Verified, Response> {
-    let Some(oob_code) = p.str("oob_code") else {
-        return Err(missing_param("oob_code"));
-    };
+fn verify_oob(a: Attempt<'_>, db: &mut Db) -> Result<Verified, Response> {
+    let Attempt {
+        emu,
+        key,
+        tx,
+        p,
+        now,
+    } = a;
+    let oob_code = p.str("oob_code").ok_or_else(|| missing_param("oob_code"))?;
     let oob_key = token_hash(&oob_code);
     let invalid = || oauth_error(StatusCode::FORBIDDEN, "invalid_grant", INVALID_OOB);
     let Some(oob) = db.mfa_live.oob.get(&oob_key).cloned() else {
@@ -1065,12 +1053,7 @@ fn verify_oob(
     }
     match &oob.binding_code {
         Some(expected) => {
-            let Some(given) = p.str("binding_code") else {
-                return Err(missing_param("binding_code"));
-            };
-            if !bucket_open(emu, &mut db.mfa_live, &tx.user_id, now) {
-                return Err(too_many());
-            }
+            let given = a.code(db, "binding_code")?;
             if !bool::from(expected.as_bytes().ct_eq(given.trim().as_bytes())) {
                 bucket_take(emu, &mut db.mfa_live, &tx.user_id, now);
                 return Err(oauth_error(
@@ -1125,19 +1108,9 @@ fn verify_oob(
     Ok(Verified::Tokens)
 }
 
-fn verify_recovery(
-    emu: &Emulator,
-    db: &mut Db,
-    tx: &Transaction,
-    p: &Params,
-    now: Instant,
-) -> Result<Verified, Response> {
-    let Some(code) = p.str("recovery_code") else {
-        return Err(missing_param("recovery_code"));
-    };
-    if !bucket_open(emu, &mut db.mfa_live, &tx.user_id, now) {
-        return Err(too_many());
-    }
+fn verify_recovery(a: Attempt<'_>, db: &mut Db) -> Result<Verified, Response> {
+    let Attempt { emu, tx, now, .. } = a;
+    let code = a.code(db, "recovery_code")?;
     let given = token_hash(&normalize_recovery(&code));
     let factors = db.mfa.get_mut(&tx.user_id).filter(|f| f.enrolled());
     let Some(factors) = factors.filter(|f| {
@@ -1163,12 +1136,9 @@ fn verify_recovery(
 /// `GET /emulator/outbox[?to=]` → the e-mails and SMS "sent", newest first.
 pub(crate) async fn outbox(
     State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
+    _: AdminClient,
 ) -> Response {
-    if let Err(r) = super::admin::require_client(&emu, &headers) {
-        return r;
-    }
     let to = q.get("to").map(|t| t.trim().to_lowercase());
     let db = emu.lock();
     let messages: Vec<Value> = db
@@ -1185,13 +1155,10 @@ pub(crate) async fn outbox(
 /// `POST /emulator/mfa/push/{approve|deny}?email=` → answers the user's pending pushes.
 pub(crate) async fn answer_push(
     State(emu): State<Arc<Emulator>>,
-    headers: HeaderMap,
     Path(action): Path<String>,
     Query(q): Query<HashMap<String, String>>,
+    _: AdminClient,
 ) -> Response {
-    if let Err(r) = super::admin::require_client(&emu, &headers) {
-        return r;
-    }
     let state = match action.as_str() {
         "approve" => PushState::Approved,
         "deny" => PushState::Denied,

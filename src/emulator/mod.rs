@@ -10,6 +10,7 @@
 mod admin;
 mod authn;
 mod db;
+mod extract;
 mod http_util;
 mod keys;
 mod mfa;
@@ -113,14 +114,6 @@ pub(crate) struct Emulator {
     clock_offset_ms: AtomicU64,
 }
 
-/// Why client authentication failed.
-pub(crate) enum ClientAuthError {
-    /// No client id at all.
-    Missing,
-    /// Unknown client or wrong secret.
-    Bad,
-}
-
 impl Emulator {
     fn lock(&self) -> MutexGuard<'_, Db> {
         self.db
@@ -168,26 +161,30 @@ impl Emulator {
         .then_some(client)
     }
 
-    /// client_secret_basic or client_secret_post.
+    /// client_secret_basic or client_secret_post; `bad` is the endpoint's
+    /// answer to wrong credentials (Auth0 words it one way at `/oauth/revoke`,
+    /// another elsewhere).
     fn authenticate_client(
         &self,
         headers: &HeaderMap,
         params: &Params,
-    ) -> Result<&ClientSettings, ClientAuthError> {
+        bad: fn() -> Response,
+    ) -> Result<&ClientSettings, Response> {
         let (id, secret) = match http_util::basic_credentials(headers) {
             Some(pair) => pair,
             None => {
-                let id = params.str("client_id").ok_or(ClientAuthError::Missing)?;
+                let id = params
+                    .str("client_id")
+                    .ok_or_else(|| http_util::missing_param("client_id"))?;
                 (id, params.str("client_secret").unwrap_or_default())
             }
         };
         if let Some(body_id) = params.str("client_id") {
             if body_id != id {
-                return Err(ClientAuthError::Bad);
+                return Err(bad());
             }
         }
-        self.client_by_secret(&id, &secret)
-            .ok_or(ClientAuthError::Bad)
+        self.client_by_secret(&id, &secret).ok_or_else(bad)
     }
 
     fn brute(&self) -> MutexGuard<'_, HashMap<(String, String), Attempts>> {

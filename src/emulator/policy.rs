@@ -42,40 +42,54 @@ const COMMON: &[&str] = &[
     "secret",
 ];
 
+/// A character class a policy may require, with Auth0's wording and code.
 struct Class {
     message: &'static str,
     code: &'static str,
-    test: fn(&str) -> bool,
+    /// whether a character belongs to the class
+    member: fn(&char) -> bool,
 }
 
-const LOWER: Class = Class {
-    message: "lower case letters (a-z)",
-    code: "lowerCase",
-    test: |p| p.chars().any(|c| c.is_ascii_lowercase()),
-};
-const UPPER: Class = Class {
-    message: "upper case letters (A-Z)",
-    code: "upperCase",
-    test: |p| p.chars().any(|c| c.is_ascii_uppercase()),
-};
-const NUMBERS: Class = Class {
-    message: "numbers (i.e. 0-9)",
-    code: "numbers",
-    test: |p| p.chars().any(|c| c.is_ascii_digit()),
-};
-const SPECIAL: Class = Class {
-    message: "special characters (e.g. !@#$%^&*)",
-    code: "specialCharacters",
-    test: |p| {
-        p.chars()
-            .any(|c| " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".contains(c))
-    },
-};
+impl Class {
+    /// Whether `password` has at least one character of the class.
+    fn test(&self, password: &str) -> bool {
+        password.chars().any(|c| (self.member)(&c))
+    }
+}
+
+const fn class(message: &'static str, code: &'static str, member: fn(&char) -> bool) -> Class {
+    Class {
+        message,
+        code,
+        member,
+    }
+}
+
+fn is_special(c: &char) -> bool {
+    " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".contains(*c)
+}
+
+const LOWER: Class = class(
+    "lower case letters (a-z)",
+    "lowerCase",
+    char::is_ascii_lowercase,
+);
+const UPPER: Class = class(
+    "upper case letters (A-Z)",
+    "upperCase",
+    char::is_ascii_uppercase,
+);
+const NUMBERS: Class = class("numbers (i.e. 0-9)", "numbers", char::is_ascii_digit);
+const SPECIAL: Class = class(
+    "special characters (e.g. !@#$%^&*)",
+    "specialCharacters",
+    is_special,
+);
 
 fn items(classes: &[Class], password: &str) -> Vec<Value> {
     classes
         .iter()
-        .map(|c| json!({"message": c.message, "code": c.code, "verified": (c.test)(password)}))
+        .map(|c| json!({"message": c.message, "code": c.code, "verified": c.test(password)}))
         .collect()
 }
 
@@ -125,7 +139,7 @@ pub(crate) fn check(
     }
     if let Some(classes) = contains {
         let its = items(&classes, password);
-        let ok = classes.iter().all(|c| (c.test)(password));
+        let ok = classes.iter().all(|c| c.test(password));
         all_ok &= ok;
         rules.push(json!({"message": "Should contain:", "code": "shouldContain", "verified": ok, "items": its}));
         text.push("* Should contain:".into());
@@ -133,7 +147,7 @@ pub(crate) fn check(
     }
     if let Some(classes) = at_least {
         let its = items(&classes, password);
-        let count = classes.iter().filter(|c| (c.test)(password)).count();
+        let count = classes.iter().filter(|c| c.test(password)).count();
         let ok = count >= 3;
         all_ok &= ok;
         rules.push(json!({"message": "Contain at least %d of the following %d types of characters:", "code": "containsAtLeast", "format": [3, classes.len()], "items": its, "verified": ok}));

@@ -79,17 +79,13 @@ impl LimitsExtension {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn parse_uncached(
+    /// async-graphql's parse (`parsed`), its error tidied and coded, then
+    /// the limits only a parsed document can show.
+    fn checked(
         &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
+        parsed: ServerResult<ExecutableDocument>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next
-            .run(ctx, query, variables)
-            .await
-            .map_err(|e| tag(tidy_parse_error(e), Code::GraphqlParseFailed))?;
+        let doc = parsed.map_err(|e| tag(tidy_parse_error(e), Code::GraphqlParseFailed))?;
         check_document(&self.limits, &doc)?;
         Ok(doc)
     }
@@ -128,7 +124,7 @@ impl Extension for LimitsExtension {
     ) -> ServerResult<ExecutableDocument> {
         let Some(cache) = &self.cache else {
             precheck(&self.limits, query)?;
-            return self.parse_uncached(ctx, query, variables, next).await;
+            return self.checked(next.run(ctx, query, variables).await);
         };
         let (text, parsed) = match cache.parsed(query) {
             Some(hit) => (Some(hit.0.clone()), hit.1.clone()),
@@ -136,7 +132,7 @@ impl Extension for LimitsExtension {
                 // refused by size, tokens, nesting or expansion: never kept
                 // (it may be huge, and it is cheap to refuse again)
                 let scan = precheck(&self.limits, query)?;
-                let parsed = self.parse_uncached(ctx, query, variables, next).await;
+                let parsed = self.checked(next.run(ctx, query, variables).await);
                 // a mutation may carry a secret: never kept (see `cache`)
                 let text = (!scan.has_mutation).then(|| cache.keep_parsed(query, parsed.clone()));
                 (text, parsed)
@@ -411,13 +407,13 @@ mod cache_tests {
     impl Extension for Counter {
         async fn parse_query(
             &self,
-            ctx: &ExtensionContext<'_>,
-            query: &str,
-            variables: &Variables,
-            next: NextParseQuery<'_>,
+            cx: &ExtensionContext<'_>,
+            text: &str,
+            vars: &Variables,
+            inner: NextParseQuery<'_>,
         ) -> ServerResult<ExecutableDocument> {
             self.0.parse.fetch_add(1, Ordering::SeqCst);
-            next.run(ctx, query, variables).await
+            inner.run(cx, text, vars).await
         }
 
         async fn validation(
@@ -482,25 +478,25 @@ mod cache_tests {
         )
     }
 
-    #[tokio::test]
-    async fn a_repeated_document_is_parsed_and_validated_once() {
-        let (schema, calls, _) = schema(64);
+    /// Runs `{ n(a: 7) }` three times on a schema whose cache holds `cache`
+    /// documents; returns (parse, validation) runs and whether a cache exists.
+    async fn the_same_document_thrice(cache: u64) -> ((usize, usize), bool) {
+        let (schema, calls, cache) = schema(cache);
         for _ in 0..3 {
             let r = run(&schema, "{ n(a: 7) }", json!({})).await;
             assert_eq!(r["data"]["n"], 7);
         }
-        assert_eq!(counts(&calls), (1, 1));
+        (counts(&calls), cache.is_some())
+    }
+
+    #[tokio::test]
+    async fn a_repeated_document_is_parsed_and_validated_once() {
+        assert_eq!(the_same_document_thrice(64).await, ((1, 1), true));
     }
 
     #[tokio::test]
     async fn without_the_cache_every_request_is_parsed() {
-        let (schema, calls, cache) = schema(0);
-        assert!(cache.is_none());
-        for _ in 0..3 {
-            let r = run(&schema, "{ n(a: 7) }", json!({})).await;
-            assert_eq!(r["data"]["n"], 7);
-        }
-        assert_eq!(counts(&calls), (3, 3));
+        assert_eq!(the_same_document_thrice(0).await, ((3, 3), false));
     }
 
     #[tokio::test]

@@ -225,11 +225,7 @@ impl InviteSettings {
                 err("delivery.timeout", "must be greater than zero");
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        crate::validate::outcome(errors)
     }
 }
 

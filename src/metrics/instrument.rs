@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 
 use super::Metrics;
 use crate::auth0::{
-    CallContext, IdentityProvider, ProviderError, SignupRequest, SignupResponse, TokenSet,
+    CallContext, IdentityProvider, MfaAssociation, MfaAuthenticator, MfaChallenge,
+    MfaChallengeRequest, MfaEnrolment, MfaGrant, MfaTokens, ProviderError, SignupRequest,
+    SignupResponse, TokenSet,
 };
 use crate::secret::Secret;
 use crate::store::{Hit, Store, StoreError};
@@ -99,119 +101,33 @@ impl InstrumentedProvider {
     }
 }
 
-#[async_trait]
-impl IdentityProvider for InstrumentedProvider {
-    async fn signup(
-        &self,
-        req: &SignupRequest,
-        ctx: &CallContext,
-    ) -> Result<SignupResponse, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.signup(req, ctx).await;
-        self.done("signup", t, &r);
-        r
-    }
+/// Writes the decorator's trait impl: every method times the inner call
+/// under its endpoint label, so no signature is spelled twice.
+macro_rules! timed_by_endpoint {
+    ($($endpoint:literal: $method:ident($($arg:ident: $ty:ty),*) -> $ok:ty;)+) => {
+        #[async_trait]
+        impl IdentityProvider for InstrumentedProvider {
+            $(
+                async fn $method(&self, $($arg: $ty,)* ctx: &CallContext) -> Result<$ok, ProviderError> {
+                    let t = Instant::now();
+                    let r = self.inner.$method($($arg,)* ctx).await;
+                    self.done($endpoint, t, &r);
+                    r
+                }
+            )+
+        }
+    };
+}
 
-    async fn password_login(
-        &self,
-        email: &str,
-        password: &Secret,
-        ctx: &CallContext,
-    ) -> Result<TokenSet, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.password_login(email, password, ctx).await;
-        self.done("token_password", t, &r);
-        r
-    }
-
-    async fn refresh(
-        &self,
-        refresh_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<TokenSet, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.refresh(refresh_token, ctx).await;
-        self.done("token_refresh", t, &r);
-        r
-    }
-
-    async fn revoke_refresh_token(
-        &self,
-        refresh_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<(), ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.revoke_refresh_token(refresh_token, ctx).await;
-        self.done("revoke", t, &r);
-        r
-    }
-
-    async fn request_password_reset(
-        &self,
-        email: &str,
-        ctx: &CallContext,
-    ) -> Result<(), ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.request_password_reset(email, ctx).await;
-        self.done("change_password", t, &r);
-        r
-    }
-
-    async fn userinfo(
-        &self,
-        access_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<Map<String, Value>, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.userinfo(access_token, ctx).await;
-        self.done("userinfo", t, &r);
-        r
-    }
-
-    async fn mfa_authenticators(
-        &self,
-        mfa_token: &Secret,
-        ctx: &CallContext,
-    ) -> Result<Vec<crate::auth0::MfaAuthenticator>, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.mfa_authenticators(mfa_token, ctx).await;
-        self.done("mfa_authenticators", t, &r);
-        r
-    }
-
-    async fn mfa_associate(
-        &self,
-        mfa_token: &Secret,
-        enrolment: &crate::auth0::MfaEnrolment,
-        ctx: &CallContext,
-    ) -> Result<crate::auth0::MfaAssociation, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.mfa_associate(mfa_token, enrolment, ctx).await;
-        self.done("mfa_associate", t, &r);
-        r
-    }
-
-    async fn mfa_challenge(
-        &self,
-        mfa_token: &Secret,
-        req: &crate::auth0::MfaChallengeRequest,
-        ctx: &CallContext,
-    ) -> Result<crate::auth0::MfaChallenge, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.mfa_challenge(mfa_token, req, ctx).await;
-        self.done("mfa_challenge", t, &r);
-        r
-    }
-
-    async fn mfa_grant(
-        &self,
-        mfa_token: &Secret,
-        grant: &crate::auth0::MfaGrant,
-        ctx: &CallContext,
-    ) -> Result<crate::auth0::MfaTokens, ProviderError> {
-        let t = Instant::now();
-        let r = self.inner.mfa_grant(mfa_token, grant, ctx).await;
-        self.done("token_mfa", t, &r);
-        r
-    }
+timed_by_endpoint! {
+    "signup": signup(req: &SignupRequest) -> SignupResponse;
+    "token_password": password_login(email: &str, password: &Secret) -> TokenSet;
+    "token_refresh": refresh(refresh_token: &Secret) -> TokenSet;
+    "revoke": revoke_refresh_token(refresh_token: &Secret) -> ();
+    "change_password": request_password_reset(email: &str) -> ();
+    "userinfo": userinfo(access_token: &Secret) -> Map<String, Value>;
+    "mfa_authenticators": mfa_authenticators(mfa_token: &Secret) -> Vec<MfaAuthenticator>;
+    "mfa_associate": mfa_associate(mfa_token: &Secret, enrolment: &MfaEnrolment) -> MfaAssociation;
+    "mfa_challenge": mfa_challenge(mfa_token: &Secret, req: &MfaChallengeRequest) -> MfaChallenge;
+    "token_mfa": mfa_grant(mfa_token: &Secret, grant: &MfaGrant) -> MfaTokens;
 }

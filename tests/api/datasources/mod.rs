@@ -47,7 +47,7 @@ pub async fn gateway_with_tokens(
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    let datasources = Datasources::new(&map, reqwest::Client::new(), tokens).unwrap();
+    let datasources = Datasources::new(&map, reqwest::Client::new(), tokens, None).unwrap();
     let factory = datasources.factory();
     let app = spawn_with(
         Application::builder(test_settings())
@@ -66,7 +66,7 @@ pub async fn startup_error(sdl: &str, sources: Vec<(&str, DatasourceSettings)>) 
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    let datasources = Datasources::new(&map, reqwest::Client::new(), None).unwrap();
+    let datasources = Datasources::new(&map, reqwest::Client::new(), None, None).unwrap();
     let factory = datasources.factory();
     match Application::builder(test_settings())
         .sdl("test.graphql", sdl)

@@ -133,7 +133,7 @@ async fn without_the_ca_or_without_the_client_certificate_the_call_fails() {
 fn bad_tls_files_stop_start_up_naming_the_key() {
     let build = |s: DatasourceSettings| {
         let map = BTreeMap::from([("secure".to_owned(), s)]);
-        match Datasources::new(&map, reqwest::Client::new(), None) {
+        match Datasources::new(&map, reqwest::Client::new(), None, None) {
             Ok(_) => panic!("the datasources should not build"),
             Err(e) => e,
         }

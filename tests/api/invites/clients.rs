@@ -120,6 +120,7 @@ async fn directives_hold_for_clients_and_upstreams_learn_the_kind() {
         &BTreeMap::from([("orders".to_owned(), source)]),
         reqwest::Client::new(),
         None,
+        None,
     )
     .unwrap();
     let factory = datasources.factory();
