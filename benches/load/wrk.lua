@@ -4,6 +4,8 @@
 --   WL_BODIES_FILE  one JSON body per line; each request takes the next one,
 --                   each thread starting at a different offset (optional;
 --                   replaces WL_BODY and WL_BODY2)
+--   WL_OFFSET       where in WL_BODIES_FILE this run starts (default 0), so
+--                   short runs do not all replay the same part of the file
 --   WL_TOKEN        one bearer token for every request (optional)
 --   WL_TOKENS_FILE  one token per line; each request takes the next one,
 --                   each thread starting at a different offset (optional)
@@ -50,7 +52,7 @@ if tokens or bodies then
   local ti, bi, n = 0, 0, 0
   function init(args)
     if tokens then ti = ((tid or 0) * 7919) % #tokens end
-    if bodies then bi = ((tid or 0) * 7919) % #bodies end
+    if bodies then bi = ((tonumber(os.getenv("WL_OFFSET")) or 0) + (tid or 0) * 7919) % #bodies end
   end
   function request()
     n = n + 1
