@@ -139,7 +139,9 @@ else
 fi
 AUTHGATE="$CARGO_TARGET_DIR/$PROFILE_DIR/authgate"
 BARE="$CARGO_TARGET_DIR/$PROFILE_DIR/examples/bare_axum"
-[ -x "$AUTHGATE" ] && [ -x "$BARE" ] || die "no $AUTHGATE or $BARE after the build"
+if [ ! -x "$AUTHGATE" ] || [ ! -x "$BARE" ]; then
+    die "no $AUTHGATE or $BARE after the build"
+fi
 
 if [ ! -d "$HERE/node/node_modules" ]; then
     log "installing the Node peers' pinned dependencies (npm ci)"
@@ -348,7 +350,10 @@ cpu_ns_delta() {
 doc_cache() {
     case "$1" in
     authgate*)
-        curl -sf "http://127.0.0.1:${METRICS_OF[$1]}/metrics" | awk '
+        local text
+        # a failed scrape leaves the column empty rather than stopping the run
+        text=$(curl -sf "http://127.0.0.1:${METRICS_OF[$1]}/metrics") || return 0
+        printf '%s\n' "$text" | awk '
             $1 == "authgate_document_cache_hits_total{step=\"parse\"}" {ph = $2}
             $1 == "authgate_document_cache_misses_total{step=\"parse\"}" {pm = $2}
             $1 == "authgate_document_cache_hits_total{step=\"validate\"}" {vh = $2}
@@ -539,9 +544,10 @@ run_one() {
     d_after=$(doc_cache "$server")
     f_after=$(jwks_fetches "$server")
     wrong_after=$(check_sample "$server" "$workload")
-    local requests duration p50 p99 status_errors socket_errors
-    eval "$(echo "${line#RESULT }" | tr ' ' '\n' | sed 's/^/local /')"
-    requests=$requests duration=$duration_us
+    # RESULT requests=N duration_us=N p50_us=N p99_us=N status_errors=N socket_errors=N
+    local requests duration p50_us p99_us status_errors socket_errors
+    read -r requests duration p50_us p99_us status_errors socket_errors \
+        <<<"$(printf '%s\n' "${line#RESULT }" | sed -E 's/[a-z0-9_]+=//g')"
     local errors
     if [ "$workload" = reject ] || [ "$workload" = unknown-kid ]; then
         # the right answer is a refusal: count the requests that were NOT refused
