@@ -365,6 +365,7 @@ fn services(
     let mut services = Bindings::default();
     crate::session::bind(&mut services, session);
     crate::invite::bind(&mut services, Arc::new(invites));
+    services.count_document_cache(fleet.metrics.document_cache_counters());
     Ok(services)
 }
 

@@ -1,5 +1,11 @@
 -- wrk script for benches/load/run.sh. Settings come from the environment:
 --   WL_BODY         the JSON body to POST (required)
+--   WL_BODY2        with WL_TOKENS_FILE: every other request sends this body (optional)
+--   WL_BODIES_FILE  one JSON body per line; each request takes the next one,
+--                   each thread starting at a different offset (optional;
+--                   replaces WL_BODY and WL_BODY2)
+--   WL_OFFSET       where in WL_BODIES_FILE this run starts (default 0), so
+--                   short runs do not all replay the same part of the file
 --   WL_TOKEN        one bearer token for every request (optional)
 --   WL_TOKENS_FILE  one token per line; each request takes the next one,
 --                   each thread starting at a different offset (optional)
@@ -7,10 +13,12 @@
 -- At the end it prints one machine-readable line starting with RESULT.
 
 local body = os.getenv("WL_BODY") or error("WL_BODY must be set")
+local body2 = os.getenv("WL_BODY2")
 local token = os.getenv("WL_TOKEN")
-local file = os.getenv("WL_TOKENS_FILE")
+local tokens_file = os.getenv("WL_TOKENS_FILE")
+local bodies_file = os.getenv("WL_BODIES_FILE")
 local path = os.getenv("WL_PATH") or "/graphql"
-local body2 = os.getenv("WL_BODY2") -- with WL_TOKENS_FILE: every other request sends this body
+if body2 == "" then body2 = nil end
 
 wrk.method = "POST"
 wrk.path = path
@@ -26,26 +34,43 @@ function setup(thread)
   threads_started = threads_started + 1
 end
 
-if file and file ~= "" then
-  local tokens = {}
+local function read_lines(file)
+  local lines = {}
   for line in io.lines(file) do
-    if line ~= "" then tokens[#tokens + 1] = line end
+    if line ~= "" then lines[#lines + 1] = line end
   end
-  local i = 0
-  local n = 0
-  if body2 == "" then body2 = nil end
+  if #lines == 0 then error(file .. " is empty") end
+  return lines
+end
+
+local tokens = (tokens_file and tokens_file ~= "") and read_lines(tokens_file) or nil
+local bodies = (bodies_file and bodies_file ~= "") and read_lines(bodies_file) or nil
+
+if tokens or bodies then
+  -- each thread walks the lists from its own offset (a prime stride apart),
+  -- so threads do not send the same token or document at the same moment
+  local ti, bi, n = 0, 0, 0
   function init(args)
-    i = ((tid or 0) * 7919) % #tokens
+    if tokens then ti = ((tid or 0) * 7919) % #tokens end
+    if bodies then bi = ((tonumber(os.getenv("WL_OFFSET")) or 0) + (tid or 0) * 7919) % #bodies end
   end
   function request()
-    i = i % #tokens + 1
     n = n + 1
+    local headers = { ["Content-Type"] = "application/json" }
+    if tokens then
+      ti = ti % #tokens + 1
+      headers["Authorization"] = "Bearer " .. tokens[ti]
+    elseif token and token ~= "" then
+      headers["Authorization"] = "Bearer " .. token
+    end
     local b = body
-    if body2 and n % 2 == 0 then b = body2 end
-    return wrk.format("POST", path, {
-      ["Content-Type"] = "application/json",
-      ["Authorization"] = "Bearer " .. tokens[i],
-    }, b)
+    if bodies then
+      bi = bi % #bodies + 1
+      b = bodies[bi]
+    elseif body2 and n % 2 == 0 then
+      b = body2
+    end
+    return wrk.format("POST", path, headers, b)
   end
 end
 

@@ -31,6 +31,8 @@ use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
+use crate::metrics::DocumentCacheCounters;
+
 /// What the parse hook produced for a text.
 pub(crate) type Parsed = ServerResult<ExecutableDocument>;
 /// What the validation hook produced.
@@ -73,6 +75,8 @@ pub struct DocumentCache {
     /// Per cache, so a digest of guessable variables cannot be looked up
     /// elsewhere.
     salt: [u8; 32],
+    /// Hits and misses of each lookup, when the gateway has metrics.
+    counters: Option<DocumentCacheCounters>,
 }
 
 impl DocumentCache {
@@ -88,7 +92,14 @@ impl DocumentCache {
                 .weigher(|k: &ValidationKey, _| k.weight())
                 .build(),
             salt: rand::random(),
+            counters: None,
         })
+    }
+
+    /// Counts every lookup into `counters`.
+    pub fn counted(mut self, counters: Option<DocumentCacheCounters>) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// The validation key of a request for `query` (the shared text from
@@ -119,7 +130,11 @@ impl DocumentCache {
     /// The cached parse of `query`, with the shared key for the validation
     /// lookup.
     pub(crate) fn parsed(&self, query: &str) -> Option<Arc<(Arc<str>, Parsed)>> {
-        self.parsed.get(query)
+        let hit = self.parsed.get(query);
+        if let Some(c) = &self.counters {
+            c.parse.record(hit.is_some());
+        }
+        hit
     }
 
     /// Keeps a parse result; returns the shared text.
@@ -131,7 +146,11 @@ impl DocumentCache {
     }
 
     pub(crate) fn validated(&self, key: &ValidationKey) -> Option<Arc<Validated>> {
-        self.validated.get(key)
+        let hit = self.validated.get(key);
+        if let Some(c) = &self.counters {
+            c.validate.record(hit.is_some());
+        }
+        hit
     }
 
     pub(crate) fn keep_validated(&self, key: ValidationKey, result: Validated) {
@@ -166,6 +185,30 @@ impl DocumentCache {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookups_are_counted() {
+        let m = crate::metrics::Metrics::new().unwrap();
+        let c = DocumentCache::new(8)
+            .unwrap()
+            .counted(Some(m.document_cache_counters()));
+        let q = "{ me { id } }";
+        assert!(c.parsed(q).is_none());
+        let text = c.keep_parsed(q, async_graphql::parser::parse_query(q).map_err(Into::into));
+        assert!(c.parsed(q).is_some());
+        assert!(c.parsed("{ me { permissions } }").is_none());
+        let key = c.validation_key(text, None, &Variables::default());
+        assert!(c.validated(&key).is_none());
+        let text = m.render();
+        for line in [
+            r#"authgate_document_cache_hits_total{step="parse"} 1"#,
+            r#"authgate_document_cache_misses_total{step="parse"} 2"#,
+            r#"authgate_document_cache_hits_total{step="validate"} 0"#,
+            r#"authgate_document_cache_misses_total{step="validate"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
 
     #[test]
     fn off_when_zero() {

@@ -24,6 +24,7 @@ use super::scan::{self, Scan, ScanError, ScanLimits};
 
 use crate::error::{request_error, Code};
 use crate::graphql::LimitSettings;
+use crate::metrics::DocumentCacheCounters;
 
 pub struct Limits {
     limits: Arc<LimitSettings>,
@@ -35,9 +36,18 @@ pub struct Limits {
 impl Limits {
     /// `document_cache_size`: see [`DocumentCache::new`] (0: no cache).
     pub fn new(limits: LimitSettings, document_cache_size: u64) -> Self {
+        Self::counted(limits, document_cache_size, None)
+    }
+
+    /// [`Self::new`], the cache's lookups counted into `counters`.
+    pub fn counted(
+        limits: LimitSettings,
+        document_cache_size: u64,
+        counters: Option<DocumentCacheCounters>,
+    ) -> Self {
         Self {
             limits: Arc::new(limits),
-            cache: DocumentCache::new(document_cache_size).map(Arc::new),
+            cache: DocumentCache::new(document_cache_size).map(|c| Arc::new(c.counted(counters))),
         }
     }
 

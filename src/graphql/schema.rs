@@ -25,6 +25,7 @@ use super::authz::{self, AuthzIndex, IndexedField, Requirement};
 use super::RequestContext;
 use crate::error::ApiError;
 use crate::graphql::GraphqlSettings;
+use crate::metrics::DocumentCacheCounters;
 
 /// A resolver bound to `Type.field` by name.
 pub type Resolver = Arc<dyn for<'a> Fn(ResolverContext<'a>) -> FieldFuture<'a> + Send + Sync>;
@@ -73,6 +74,8 @@ pub struct FieldSite<'a> {
 pub struct Bindings {
     resolvers: HashMap<String, Resolver>,
     factories: Vec<Arc<dyn DirectiveResolverFactory>>,
+    /// Where the schema's document cache counts its hits and misses.
+    document_cache_counters: Option<DocumentCacheCounters>,
 }
 
 impl Bindings {
@@ -90,10 +93,20 @@ impl Bindings {
         self
     }
 
+    /// Counts the document cache's hits and misses (the metrics handle's
+    /// counters; kept across reloads with the layer that carries them).
+    pub fn count_document_cache(&mut self, counters: DocumentCacheCounters) -> &mut Self {
+        self.document_cache_counters = Some(counters);
+        self
+    }
+
     /// Moves `other`'s resolvers and factories in; `other` wins on a clash.
     pub fn merge(&mut self, other: &mut Bindings) {
         self.resolvers.extend(other.resolvers.drain());
         self.factories.append(&mut other.factories);
+        if other.document_cache_counters.is_some() {
+            self.document_cache_counters = other.document_cache_counters.take();
+        }
     }
 }
 
@@ -847,9 +860,10 @@ fn configure(
         .limit_complexity(l.max_complexity)
         .limit_recursive_depth(l.max_depth.saturating_mul(4).max(32))
         .limit_directives(l.max_aliases.max(10))
-        .extension(super::limits::Limits::new(
+        .extension(super::limits::Limits::counted(
             l.clone(),
             settings.document_cache_size,
+            bindings.document_cache_counters.clone(),
         ));
     for f in &bindings.factories {
         if let Some(e) = f.extension() {

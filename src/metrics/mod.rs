@@ -77,6 +77,8 @@ struct Inner {
     upstream_seconds: HistogramVec,
     token_verifications: IntCounter,
     token_cache_hits: IntCounter,
+    document_cache_hits: IntCounterVec,
+    document_cache_misses: IntCounterVec,
     jwks_fetches: IntCounter,
     signing_keys: IntGauge,
     reloads: IntCounterVec,
@@ -157,6 +159,8 @@ impl Metrics {
             upstream_seconds: histogram_vec(&r, "upstream_request_duration_seconds", "Datasource call latency", &["source"])?,
             token_verifications: counter(&r, "token_verifications_total", "Access-token signature verifications (verified-token cache misses)")?,
             token_cache_hits: counter(&r, "token_cache_hits_total", "Access tokens answered from the verified-token cache")?,
+            document_cache_hits: counter_vec(&r, "document_cache_hits_total", "GraphQL document-cache lookups answered from the cache, by step (parse, validate)", &["step"])?,
+            document_cache_misses: counter_vec(&r, "document_cache_misses_total", "GraphQL document-cache lookups that found nothing (new, evicted, mutation or refused documents), by step", &["step"])?,
             jwks_fetches: counter(&r, "jwks_fetches_total", "HTTP requests to the JWKS endpoint")?,
             signing_keys: gauge(&r, "signing_keys", "Signing keys currently loaded (0: no token can be verified)")?,
             reloads: {
@@ -340,6 +344,19 @@ impl Metrics {
         self.inner.last_reload_successful.set(i64::from(ok));
     }
 
+    /// The document cache's counters, resolved once (the series exist from
+    /// now on, at zero): a lookup then costs one atomic add.
+    pub fn document_cache_counters(&self) -> DocumentCacheCounters {
+        let pair = |step: &str| HitMiss {
+            hits: self.inner.document_cache_hits.with_label_values(&[step]),
+            misses: self.inner.document_cache_misses.with_label_values(&[step]),
+        };
+        DocumentCacheCounters {
+            parse: pair("parse"),
+            validate: pair("validate"),
+        }
+    }
+
     /// Copies the guard's counters (monotonic totals) at scrape time.
     pub fn set_guard_stats(&self, stats: crate::auth::GuardStats, keys: usize) {
         fn catch_up(c: &IntCounter, total: u64) {
@@ -355,6 +372,32 @@ impl Metrics {
             .signing_keys
             .set(i64::try_from(keys).unwrap_or(i64::MAX));
     }
+}
+
+/// The hit and miss counters of one document-cache step.
+#[derive(Clone)]
+pub struct HitMiss {
+    hits: IntCounter,
+    misses: IntCounter,
+}
+
+impl HitMiss {
+    /// One lookup: found (`true`) or not.
+    pub fn record(&self, hit: bool) {
+        if hit {
+            self.hits.inc();
+        } else {
+            self.misses.inc();
+        }
+    }
+}
+
+/// `authgate_document_cache_{hits,misses}_total{step}`, handed to the
+/// schema's document cache ([`Metrics::document_cache_counters`]).
+#[derive(Clone)]
+pub struct DocumentCacheCounters {
+    pub parse: HitMiss,
+    pub validate: HitMiss,
 }
 
 /// The name of the first operation of `query` (for metrics, when the

@@ -161,3 +161,43 @@ async fn a_scripted_flow_moves_the_counters() {
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn the_document_cache_counts_hits_and_misses() {
+    let mut s = full_settings();
+    s.metrics.enabled = true;
+    s.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    let (app, metrics) = start(s).await;
+    let metrics = metrics.expect("the metrics listener is bound");
+    let scrape = || async {
+        reqwest::get(format!("http://{metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let token = admin_token(&app).await;
+    let series = [
+        r#"authgate_document_cache_hits_total{step="parse"}"#,
+        r#"authgate_document_cache_misses_total{step="parse"}"#,
+        r#"authgate_document_cache_hits_total{step="validate"}"#,
+        r#"authgate_document_cache_misses_total{step="validate"}"#,
+    ];
+    let before = scrape().await;
+    for q in [
+        "query CountedA { me { id } }",
+        "query CountedA { me { id } }",
+        "query CountedB { me { id } }",
+    ] {
+        let r = app.gql(q, json!({}), Some(&token)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let after = scrape().await;
+    let moved: Vec<f64> = series
+        .iter()
+        .map(|s| sample(&after, s) - sample(&before, s))
+        .collect();
+    // the repeated document is a hit at both steps, each new one a miss
+    assert_eq!(moved, [1.0, 2.0, 1.0, 2.0], "{after}");
+}
