@@ -6,6 +6,7 @@
 #                       [--threads N] [--repeat N] [--warmup SECS] [--pin | --no-pin]
 #                       [--workloads "me orders reject mixed many-docs login unknown-kid"]
 #                       [--workers "1 2"] [--redis] [--no-peers] [--idp-hashing fast|argon2]
+#                       [--baseline PATH]
 #
 # Everything listens on 127.0.0.1 on free ports and is stopped (by pid) at exit.
 # With --pin (the default on 2+ CPUs) the servers under test run on CPU 0 and
@@ -27,6 +28,7 @@ SMOKE=0
 DEBUG=0
 TOKEN_COUNT=10000
 WORKERS=""       # extra authgate instances with TOKIO_WORKER_THREADS=N, one per N
+BASELINE=""      # another authgate binary (an older build), run as authgate-base
 REDIS=0          # an extra authgate instance with the Redis store
 PEERS=1          # the Node peers and bare axum
 IDP_HASHING=fast # the emulator's password hashing (fast: benchmark-only double)
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     --smoke) SMOKE=1; DEBUG=1 ;;
     --debug) DEBUG=1 ;;
     --workers) WORKERS="$2"; shift ;;
+    --baseline) BASELINE="$2"; shift ;;
     --redis) REDIS=1 ;;
     --no-peers) PEERS=0 ;;
     --pin) PIN=1 ;;
@@ -48,7 +51,7 @@ while [ $# -gt 0 ]; do
     --workloads) WORKLOADS="$2"; shift ;;
     --repeat) REPEAT="$2"; shift ;;
     --warmup) WARMUP="$2"; shift ;;
-    -h | --help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -246,10 +249,16 @@ start_authgate() {
     AUTHGATE__LIMITS__REQUESTS__PER_PRINCIPAL=100000000 \
     AUTHGATE__LIMITS__LOGIN__PER_IP=100000000 \
     AUTHGATE__LIMITS__LOGIN__PER_ACCOUNT=100000000 \
-    "$AUTHGATE" serve
+    "${AG_BIN:-$AUTHGATE}" serve
 }
 # the reference instance: the default runtime (one worker per core), memory store
 start_authgate authgate
+if [ -n "$BASELINE" ]; then
+    # the same settings, another build: a change measured against what it
+    # replaces, interleaved in the same run
+    [ -x "$BASELINE" ] || die "--baseline $BASELINE: not an executable"
+    AG_BIN="$BASELINE" start_authgate authgate-base
+fi
 for n in $WORKERS; do
     # #[tokio::main]'s multi-thread runtime takes its worker count from this
     start_authgate "authgate-w$n" TOKIO_WORKER_THREADS="$n"
@@ -339,11 +348,12 @@ cpu_ns() {
         awk -v tid="${f##*/}" '{print tid, $1}' "$f/schedstat" 2>/dev/null || true
     done
 }
+# (%.0f, not %d: mawk clamps %d to 2^31 - 1, about 2 s of CPU in ns)
 # cpu_ns_delta BEFORE AFTER: ns run between two cpu_ns snapshots; a thread
 # started in between counts from 0, one that ended in between (its last
 # moments) is lost: tiny next to a run.
 cpu_ns_delta() {
-    awk 'NR == FNR {before[$1] = $2; next} {s += $2 - ($1 in before ? before[$1] : 0)} END {printf "%d", s}' "$1" "$2"
+    awk 'NR == FNR {before[$1] = $2; next} {s += $2 - ($1 in before ? before[$1] : 0)} END {printf "%.0f", s}' "$1" "$2"
 }
 # doc_cache NAME: "parse_hits parse_misses validate_hits validate_misses"
 # from an authgate's /metrics (empty for others).
