@@ -18,6 +18,16 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The metrics listener's whole text.
+async fn scrape(metrics: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_scripted_flow_moves_the_counters() {
     let mut s = full_settings();
@@ -39,14 +49,6 @@ async fn a_scripted_flow_moves_the_counters() {
     let metrics = metrics.expect("the metrics listener is bound");
     assert_ne!(metrics.port(), 0);
     assert_ne!(metrics, app.addr, "a separate listener");
-    let scrape = || async {
-        reqwest::get(format!("http://{metrics}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
 
     let token = admin_token(&app).await;
     let r = app
@@ -80,7 +82,7 @@ async fn a_scripted_flow_moves_the_counters() {
     );
     assert_eq!(login(&app, ADMIN.0, "wrong").await.code(0), "RATE_LIMITED");
 
-    let text = scrape().await;
+    let text = scrape(metrics).await;
     let v = |series: &str| sample(&text, series);
     assert_eq!(
         v(r#"authgate_graphql_requests_total{operation="Me",outcome="ok"}"#),
@@ -149,7 +151,7 @@ async fn a_scripted_flow_moves_the_counters() {
 
     // counters only go up
     app.gql(ME, json!({}), Some(&token)).await;
-    let later = scrape().await;
+    let later = scrape(metrics).await;
     assert!(
         sample(
             &later,
@@ -169,14 +171,6 @@ async fn the_document_cache_counts_hits_and_misses() {
     s.metrics.listen = "127.0.0.1:0".parse().unwrap();
     let (app, metrics) = start(s).await;
     let metrics = metrics.expect("the metrics listener is bound");
-    let scrape = || async {
-        reqwest::get(format!("http://{metrics}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     let token = admin_token(&app).await;
     let series = [
         r#"authgate_document_cache_hits_total{step="parse"}"#,
@@ -184,7 +178,7 @@ async fn the_document_cache_counts_hits_and_misses() {
         r#"authgate_document_cache_hits_total{step="validate"}"#,
         r#"authgate_document_cache_misses_total{step="validate"}"#,
     ];
-    let before = scrape().await;
+    let before = scrape(metrics).await;
     for q in [
         "query CountedA { me { id } }",
         "query CountedA { me { id } }",
@@ -193,7 +187,7 @@ async fn the_document_cache_counts_hits_and_misses() {
         let r = app.gql(q, json!({}), Some(&token)).await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    let after = scrape().await;
+    let after = scrape(metrics).await;
     let moved: Vec<f64> = series
         .iter()
         .map(|s| sample(&after, s) - sample(&before, s))
