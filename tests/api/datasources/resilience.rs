@@ -80,6 +80,18 @@ async fn status_codes_map_to_the_contract_and_siblings_survive() {
         ResponseTemplate::new(200).set_body_string("{not json"),
     )
     .await;
+    // nested far past serde_json's recursion limit: refused as a broken
+    // answer before any recursive code builds (or drops) a value from it
+    answers(
+        &up,
+        "/things/deep",
+        ResponseTemplate::new(200).set_body_string(format!(
+            "{}{}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        )),
+    )
+    .await;
     let other = MockServer::start().await;
     answers(
         &other,
@@ -106,6 +118,7 @@ async fn status_codes_map_to_the_contract_and_siblings_survive() {
         ("400", "BAD_USER_INPUT", None),
         ("500", "UPSTREAM_UNAVAILABLE", None),
         ("bad", "UPSTREAM_UNAVAILABLE", None),
+        ("deep", "UPSTREAM_UNAVAILABLE", None),
     ] {
         let r = g
             .app
