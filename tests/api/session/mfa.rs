@@ -140,12 +140,50 @@ fn otp_grant() -> &'static str {
     "http://auth0.com/oauth/grant-type/mfa-otp"
 }
 
+const ADA: &str = "ada@example.com";
+
+/// A double on which ADA's login needs MFA, with `otp_enrolled` factors.
+async fn ada_double() -> MockServer {
+    let server = MockServer::start().await;
+    mfa_user(&server, ADA, otp_enrolled()).await;
+    server
+}
+
+/// An MFA grant for ADA with `pairs` that Auth0 answers with tokens, `times` times.
+async fn grant_tokens(server: &MockServer, pairs: &[(&'static str, &str)], times: u64) {
+    grant(server, ADA, pairs, 200, double_tokens(), times).await;
+}
+
+/// An MFA grant for ADA with `pairs` that Auth0 refuses as a wrong code, `times` times.
+async fn grant_invalid(server: &MockServer, pairs: &[(&'static str, &str)], times: u64) {
+    let body = json!({"error": "invalid_grant", "error_description": "Invalid otp_code."});
+    grant(server, ADA, pairs, 403, body, times).await;
+}
+
+/// mfaVerify of `otp` for the session `handle`, from IP without a cookie.
+async fn verify_otp(app: &TestApp, handle: &str, otp: &str) -> Gql {
+    verify(app, json!({"session": handle, "otp": otp}), IP, None).await
+}
+
+/// `query` (mfaChallenge or mfaEnroll) with `input`, from IP without a cookie.
+async fn mutate(app: &TestApp, query: &str, input: Value) -> Gql {
+    call(app, query, json!({ "input": input }), IP, None).await
+}
+
+/// The `set-cookie` headers of a response.
+fn set_cookies(g: &Gql) -> Vec<&str> {
+    g.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
 #[tokio::test]
 async fn mfa_required_answers_a_sealed_session_and_never_the_mfa_token() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    let server = ada_double().await;
     let app = spawn_double(&server, |_| {}).await;
-    let (mfa, g) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, g) = login_mfa(&app, ADA, IP).await;
 
     let whole = format!("{:?} {}", g.headers, g.body);
     assert!(!whole.contains("raw-mfa-token"), "{whole}");
@@ -168,19 +206,15 @@ async fn mfa_required_answers_a_sealed_session_and_never_the_mfa_token() {
 
 #[tokio::test]
 async fn an_otp_finishes_the_login_once() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
-    grant(
+    let server = ada_double().await;
+    grant_tokens(
         &server,
-        "ada@example.com",
         &[("grant_type", otp_grant()), ("otp", "123456")],
-        200,
-        double_tokens(),
         1,
     )
     .await;
     let app = spawn_double(&server, |_| {}).await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     let input = json!({"session": session(&mfa), "otp": "123456"});
 
     let g = verify(&app, input.clone(), IP, None).await;
@@ -196,17 +230,16 @@ async fn an_otp_finishes_the_login_once() {
 
 #[tokio::test]
 async fn forged_and_tampered_sessions_are_refused_before_auth0() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
-    grant(&server, "ada@example.com", &[], 200, double_tokens(), 0).await;
+    let server = ada_double().await;
+    grant_tokens(&server, &[], 0).await;
     let app = spawn_double(&server, |_| {}).await;
     // a gateway with another client secret seals with another key
     let other = spawn_double(&server, |s| {
         s.auth0.client_secret = authgate::secret::Secret::new("another-client-secret-of-32-chars!!")
     })
     .await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
-    let (foreign, _) = login_mfa(&other, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
+    let (foreign, _) = login_mfa(&other, ADA, IP).await;
     let real = session(&mfa);
     let mut tampered: Vec<char> = real.chars().collect();
     let i = tampered.len() / 2;
@@ -216,7 +249,7 @@ async fn forged_and_tampered_sessions_are_refused_before_auth0() {
         tampered,
         session(&foreign),
         "mfa1.AAAA".to_owned(),
-        mfa_token("ada@example.com"),
+        mfa_token(ADA),
         "x".repeat(20_000),
     ] {
         let g = verify(&app, json!({"session": forged, "otp": "123456"}), IP, None).await;
@@ -227,22 +260,13 @@ async fn forged_and_tampered_sessions_are_refused_before_auth0() {
 #[tokio::test]
 async fn a_session_is_bound_to_the_client_that_logged_in() {
     // body custody: the client's network
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
-    grant(
-        &server,
-        "ada@example.com",
-        &[("grant_type", otp_grant())],
-        200,
-        double_tokens(),
-        1,
-    )
-    .await;
+    let server = ada_double().await;
+    grant_tokens(&server, &[("grant_type", otp_grant())], 1).await;
     let app = spawn_double(&server, |s| {
         s.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]
     })
     .await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     let input = json!({"session": session(&mfa), "otp": "123456"});
     error(
         &verify(&app, input.clone(), OTHER_IP, None).await,
@@ -252,10 +276,8 @@ async fn a_session_is_bound_to_the_client_that_logged_in() {
 }
 
 fn mfa_cookie(g: &Gql) -> String {
-    g.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    set_cookies(g)
+        .into_iter()
         .find(|c| c.starts_with("authgate_refresh_mfa="))
         .and_then(|c| c.split(';').next())
         .expect("the MFA binding cookie")
@@ -264,11 +286,10 @@ fn mfa_cookie(g: &Gql) -> String {
 
 #[tokio::test]
 async fn cookie_custody_binds_the_session_to_an_httponly_cookie() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    let server = ada_double().await;
     grant(
         &server,
-        "ada@example.com",
+        ADA,
         &[("grant_type", otp_grant())],
         200,
         json!({"access_token": "admin", "refresh_token": "rt-1", "token_type": "Bearer", "expires_in": 3600}),
@@ -276,13 +297,10 @@ async fn cookie_custody_binds_the_session_to_an_httponly_cookie() {
     )
     .await;
     let app = spawn_double(&server, |s| s.session.custody = Custody::Cookie).await;
-    let (mfa, g) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, g) = login_mfa(&app, ADA, IP).await;
     let cookie = mfa_cookie(&g);
-    let set = g
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    let set = set_cookies(&g)
+        .into_iter()
         .find(|c| c.starts_with("authgate_refresh_mfa="))
         .unwrap()
         .to_owned();
@@ -301,12 +319,7 @@ async fn cookie_custody_binds_the_session_to_an_httponly_cookie() {
     let g = verify(&app, input, OTHER_IP, Some(&cookie)).await;
     let auth = ok(&g, "mfaVerify");
     assert_eq!(auth["refreshToken"], Value::Null);
-    let cookies: Vec<&str> = g
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    let cookies = set_cookies(&g);
     assert!(cookies
         .iter()
         .any(|c| c.starts_with("authgate_refresh=rt-1")));
@@ -317,70 +330,40 @@ async fn cookie_custody_binds_the_session_to_an_httponly_cookie() {
 
 #[tokio::test]
 async fn an_expired_session_is_refused() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    let server = ada_double().await;
     // Auth0's mfa_token died first
     grant(
         &server,
-        "ada@example.com",
+        ADA,
         &[("otp", "111111")],
         403,
         json!({"error": "expired_token", "error_description": "mfa_token is expired"}),
         1,
     )
     .await;
-    grant(
-        &server,
-        "ada@example.com",
-        &[("otp", "222222")],
-        200,
-        double_tokens(),
-        0,
-    )
-    .await;
+    grant_tokens(&server, &[("otp", "222222")], 0).await;
     let app = spawn_double(&server, |s| {
         s.session.mfa.session_ttl = std::time::Duration::from_secs(1)
     })
     .await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
-    let g = verify(
-        &app,
-        json!({"session": session(&mfa), "otp": "111111"}),
-        IP,
-        None,
-    )
-    .await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
+    let g = verify_otp(&app, &session(&mfa), "111111").await;
     error(&g, "MFA_SESSION_EXPIRED");
 
     // ours: the handle carries its expiry (whole seconds); two seconds later
     // it is past, whatever the clock's phase
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let g = verify(
-        &app,
-        json!({"session": session(&mfa), "otp": "222222"}),
-        IP,
-        None,
-    )
-    .await;
+    let g = verify_otp(&app, &session(&mfa), "222222").await;
     error(&g, "MFA_SESSION_EXPIRED");
 }
 
 #[tokio::test]
 async fn wrong_codes_are_mfa_invalid_code_and_limited_per_session() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
-    grant(
-        &server,
-        "ada@example.com",
-        &[("grant_type", otp_grant())],
-        403,
-        json!({"error": "invalid_grant", "error_description": "Invalid otp_code."}),
-        3,
-    )
-    .await;
+    let server = ada_double().await;
+    grant_invalid(&server, &[("grant_type", otp_grant())], 3).await;
     let app = spawn_double(&server, |s| s.session.mfa.max_attempts = 3).await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     let input = json!({"session": session(&mfa), "otp": "000000"});
     for _ in 0..3 {
         let g = verify(&app, input.clone(), IP, None).await;
@@ -394,28 +377,13 @@ async fn wrong_codes_are_mfa_invalid_code_and_limited_per_session() {
 
 #[tokio::test]
 async fn codes_are_limited_per_account_across_sessions() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
-    grant(
-        &server,
-        "ada@example.com",
-        &[("grant_type", otp_grant())],
-        403,
-        json!({"error": "invalid_grant", "error_description": "Invalid otp_code."}),
-        2,
-    )
-    .await;
+    let server = ada_double().await;
+    grant_invalid(&server, &[("grant_type", otp_grant())], 2).await;
     let app = spawn_double(&server, |s| s.limits.mfa_verify.per_account = Some(2)).await;
-    let (first, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (first, _) = login_mfa(&app, ADA, IP).await;
     let (second, _) = login_mfa(&app, "Ada@Example.com", OTHER_IP).await;
     for _ in 0..2 {
-        let g = verify(
-            &app,
-            json!({"session": session(&first), "otp": "000000"}),
-            IP,
-            None,
-        )
-        .await;
+        let g = verify_otp(&app, &session(&first), "000000").await;
         error(&g, "MFA_INVALID_CODE");
     }
     // a fresh session from another address: the account's budget is spent
@@ -431,13 +399,12 @@ async fn codes_are_limited_per_account_across_sessions() {
 
 #[tokio::test]
 async fn a_recovery_code_logs_in_and_answers_the_new_one() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    let server = ada_double().await;
     let mut answer = double_tokens();
     answer["recovery_code"] = json!("NEWRECOVERYCODE123456789");
     grant(
         &server,
-        "ada@example.com",
+        ADA,
         &[
             (
                 "grant_type",
@@ -451,7 +418,7 @@ async fn a_recovery_code_logs_in_and_answers_the_new_one() {
     )
     .await;
     let app = spawn_double(&server, |_| {}).await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     let g = verify(
         &app,
         json!({"session": session(&mfa), "recoveryCode": "OLDRECOVERYCODE123456789"}),
@@ -466,10 +433,9 @@ async fn a_recovery_code_logs_in_and_answers_the_new_one() {
 
 #[tokio::test]
 async fn exactly_one_code_is_required() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    let server = ada_double().await;
     let app = spawn_double(&server, |_| {}).await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     for input in [
         json!({"session": session(&mfa)}),
         json!({"session": session(&mfa), "otp": "1", "recoveryCode": "2"}),
@@ -492,12 +458,11 @@ async fn exactly_one_code_is_required() {
 
 #[tokio::test]
 async fn an_sms_challenge_then_its_binding_code() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    let server = ada_double().await;
     Mock::given(method("POST"))
         .and(path("/mfa/challenge"))
         .and(body_partial_json(json!({
-            "mfa_token": mfa_token("ada@example.com"),
+            "mfa_token": mfa_token(ADA),
             "challenge_type": "oob",
             "authenticator_id": "sms|dev_3",
             "client_id": super::CLIENT_ID,
@@ -509,37 +474,30 @@ async fn an_sms_challenge_then_its_binding_code() {
         .expect(1)
         .mount(&server)
         .await;
-    grant(
+    grant_tokens(
         &server,
-        "ada@example.com",
         &[
             ("grant_type", "http://auth0.com/oauth/grant-type/mfa-oob"),
             ("oob_code", "oob-sms-1"),
             ("binding_code", "654321"),
         ],
-        200,
-        double_tokens(),
         1,
     )
     .await;
     let app = spawn_double(&server, |_| {}).await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     // an id that is not this login's: refused before Auth0
-    let g = call(
+    let g = mutate(
         &app,
         CHALLENGE,
-        json!({"input": {"session": session(&mfa), "authenticatorId": "sms|someone_else"}}),
-        IP,
-        None,
+        json!({"session": session(&mfa), "authenticatorId": "sms|someone_else"}),
     )
     .await;
     error(&g, "BAD_USER_INPUT");
-    let g = call(
+    let g = mutate(
         &app,
         CHALLENGE,
-        json!({"input": {"session": session(&mfa), "authenticatorId": "sms|dev_3"}}),
-        IP,
-        None,
+        json!({"session": session(&mfa), "authenticatorId": "sms|dev_3"}),
     )
     .await;
     let c = ok(&g, "mfaChallenge");
@@ -608,12 +566,10 @@ async fn a_push_is_polled_pending_slow_down_then_approved() {
     let app = spawn_double(&server, |_| {}).await;
     async fn push(app: &TestApp, user: &str) -> String {
         let (mfa, _) = login_mfa(app, user, IP).await;
-        let g = call(
+        let g = mutate(
             app,
             CHALLENGE,
-            json!({"input": {"session": session(&mfa), "authenticatorId": "push|dev_4"}}),
-            IP,
-            None,
+            json!({"session": session(&mfa), "authenticatorId": "push|dev_4"}),
         )
         .await;
         let c = ok(&g, "mfaChallenge");
@@ -685,21 +641,17 @@ async fn enrolment_of_an_otp_app_then_its_first_code() {
     assert_eq!(mfa["authenticators"], json!([]));
     assert_eq!(mfa["factors"], json!(["otp", "email"]));
     // a factor the tenant does not offer
-    let g = call(
+    let g = mutate(
         &app,
         ENROLL,
-        json!({"input": {"session": session(&mfa), "factor": "SMS", "phoneNumber": "+14155550123"}}),
-        IP,
-        None,
+        json!({"session": session(&mfa), "factor": "SMS", "phoneNumber": "+14155550123"}),
     )
     .await;
     error(&g, "BAD_USER_INPUT");
-    let g = call(
+    let g = mutate(
         &app,
         ENROLL,
-        json!({"input": {"session": session(&mfa), "factor": "OTP"}}),
-        IP,
-        None,
+        json!({"session": session(&mfa), "factor": "OTP"}),
     )
     .await;
     let e = ok(&g, "mfaEnroll");
@@ -711,20 +663,13 @@ async fn enrolment_of_an_otp_app_then_its_first_code() {
         .starts_with("otpauth://totp/"));
     assert_eq!(e["recoveryCodes"], json!(["N3BGPZZWJ85JLCNPZBDW6QXC"]));
     assert_eq!(e["bindingCodeExpected"], false);
-    let g = verify(
-        &app,
-        json!({"session": e["session"], "otp": "123456"}),
-        IP,
-        None,
-    )
-    .await;
+    let g = verify_otp(&app, &session(e), "123456").await;
     assert_eq!(ok(&g, "mfaVerify")["accessToken"], "admin");
 }
 
 #[tokio::test]
 async fn enrolling_an_enrolled_user_says_so() {
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
+    let server = ada_double().await;
     Mock::given(path("/mfa/associate"))
         .respond_with(ResponseTemplate::new(403).set_body_json(
             json!({"error": "access_denied", "error_description": "User is already enrolled."}),
@@ -733,13 +678,11 @@ async fn enrolling_an_enrolled_user_says_so() {
         .mount(&server)
         .await;
     let app = spawn_double(&server, |_| {}).await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
-    let g = call(
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
+    let g = mutate(
         &app,
         ENROLL,
-        json!({"input": {"session": session(&mfa), "factor": "OTP"}}),
-        IP,
-        None,
+        json!({"session": session(&mfa), "factor": "OTP"}),
     )
     .await;
     assert_eq!(
@@ -763,37 +706,17 @@ async fn logs_hold_no_mfa_token_session_or_code_and_audit_each_step() {
     // see logs.rs: a second dispatcher so that callsite interest includes ours
     let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
 
-    let server = MockServer::start().await;
-    mfa_user(&server, "ada@example.com", otp_enrolled()).await;
-    grant(
-        &server,
-        "ada@example.com",
-        &[("otp", "402913")],
-        403,
-        json!({"error": "invalid_grant", "error_description": "Invalid otp_code."}),
-        1,
-    )
-    .await;
-    grant(
-        &server,
-        "ada@example.com",
-        &[("otp", "918273")],
-        200,
-        double_tokens(),
-        1,
-    )
-    .await;
+    let server = ada_double().await;
+    grant_invalid(&server, &[("otp", "402913")], 1).await;
+    grant_tokens(&server, &[("otp", "918273")], 1).await;
     let app = spawn_double(&server, |_| {}).await;
-    let (mfa, _) = login_mfa(&app, "ada@example.com", IP).await;
+    let (mfa, _) = login_mfa(&app, ADA, IP).await;
     let handle = session(&mfa);
     error(
-        &verify(&app, json!({"session": handle, "otp": "402913"}), IP, None).await,
+        &verify_otp(&app, &handle, "402913").await,
         "MFA_INVALID_CODE",
     );
-    ok(
-        &verify(&app, json!({"session": handle, "otp": "918273"}), IP, None).await,
-        "mfaVerify",
-    );
+    ok(&verify_otp(&app, &handle, "918273").await, "mfaVerify");
 
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     assert!(text.lines().count() > 5, "the capture works: {text}");
