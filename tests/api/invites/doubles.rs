@@ -79,6 +79,27 @@ pub(super) fn created(email: &str) -> ResponseTemplate {
     }))
 }
 
+/// `POST /api/v2/users`, answered as a created invitee with `email`.
+pub(super) fn create_user(email: &str) -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users"))
+        .respond_with(created(email))
+}
+
+/// Role assignment to the invitee, answered 204.
+pub(super) fn assign_roles() -> Mock {
+    Mock::given(method("POST"))
+        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
+        .respond_with(ResponseTemplate::new(204))
+}
+
+/// Auth0's 409 to a create for an address an account already holds.
+pub(super) fn user_exists() -> ResponseTemplate {
+    ResponseTemplate::new(409).set_body_json(json!({
+        "statusCode": 409, "error": "Conflict", "message": "The user already exists.", "errorCode": "auth0_idp_error"
+    }))
+}
+
 pub(super) fn ticket() -> Mock {
     Mock::given(method("POST"))
         .and(path("/api/v2/tickets/password-change"))
@@ -147,9 +168,7 @@ async fn a_retry_completes_an_invitation_that_failed_half_way() {
         .await;
     Mock::given(method("POST"))
         .and(path("/api/v2/users"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
-            "statusCode": 409, "error": "Conflict", "message": "The user already exists.", "errorCode": "auth0_idp_error"
-        })))
+        .respond_with(user_exists())
         .expect(1)
         .mount(&server)
         .await;
@@ -321,18 +340,11 @@ async fn one_token_and_one_role_listing_serve_fifty_invitations() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/users"))
-        .respond_with(created("many@example.com"))
+    create_user("many@example.com")
         .expect(50)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(50)
-        .mount(&server)
-        .await;
+    assign_roles().expect(50).mount(&server).await;
     ticket().expect(50).mount(&server).await;
     let admin = user("auth0|admin", &["create:invitations"], &["admin"]);
     let results = futures::future::join_all((0..50).map(|i| {
@@ -412,9 +424,7 @@ async fn an_account_no_invitation_created_is_never_changed() {
     // the create fails: the address is taken by an account that signed up itself
     Mock::given(method("POST"))
         .and(path("/api/v2/users"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(json!({
-            "statusCode": 409, "error": "Conflict", "message": "The user already exists.", "errorCode": "auth0_idp_error"
-        })))
+        .respond_with(user_exists())
         .expect(1)
         .mount(&server)
         .await;

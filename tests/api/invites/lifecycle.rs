@@ -53,6 +53,40 @@ fn user_roles(id_path: &str, roles: Value) -> Mock {
         })))
 }
 
+/// `GET /api/v2/users/{id_path}`, answered `status` with `body`.
+fn user_at(id_path: &str, status: u16, body: Value) -> Mock {
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v2/users/{id_path}")))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+}
+
+/// A `m` (POST adds, DELETE removes) of exactly `roles` to the colleague, answered 204.
+fn colleague_role_write(m: &str, roles: &[&str]) -> Mock {
+    Mock::given(method(m))
+        .and(path("/api/v2/users/auth0%7Ccolleague/roles"))
+        .and(body_json(json!({ "roles": roles })))
+        .respond_with(ResponseTemplate::new(204))
+}
+
+/// The token, the role listing and both roles' permissions for the role-change
+/// tests: `admin` holds `read:users` besides what the support agent has.
+async fn role_catalogue(server: &MockServer) {
+    token(1).mount(server).await;
+    roles().mount(server).await;
+    perms(
+        "rol_admin",
+        &[
+            "create:invitations",
+            "read:orders",
+            "write:orders",
+            "read:users",
+        ],
+    )
+    .mount(server)
+    .await;
+    perms("rol_user", &["read:orders"]).mount(server).await;
+}
+
 fn message(r: &Gql) -> String {
     r.body["errors"][0]["message"]
         .as_str()
@@ -378,17 +412,11 @@ async fn invite_and_resend_record_inviter_and_expiry_in_app_metadata() {
     token(1).mount(&server).await;
     roles().mount(&server).await;
     perms("rol_user", &["read:orders"]).mount(&server).await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/users"))
-        .respond_with(super::doubles::created("rec@example.com"))
+    super::doubles::create_user("rec@example.com")
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&server)
-        .await;
+    super::doubles::assign_roles().mount(&server).await;
     super::doubles::ticket().expect(2).mount(&server).await;
     let r = app
         .gql(
@@ -469,35 +497,24 @@ async fn invite_and_resend_record_inviter_and_expiry_in_app_metadata() {
 async fn role_changes_are_refused_before_any_write() {
     let (server, svc) = double().await;
     let app = gateway_custom(svc, |_| {}).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    role_catalogue(&server).await;
     writes(&server, 0).await;
-    perms(
-        "rol_admin",
-        &[
-            "create:invitations",
-            "read:orders",
-            "write:orders",
-            "read:users",
-        ],
+    user_at(
+        "auth0%7Ccolleague",
+        200,
+        json!({"user_id": "auth0|colleague", "email": "colleague@example.com", "logins_count": 4}),
     )
     .mount(&server)
     .await;
-    perms("rol_user", &["read:orders"]).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/auth0%7Ccolleague"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "user_id": "auth0|colleague", "email": "colleague@example.com", "logins_count": 4
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/auth0%7Cghost"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+    user_at(
+        "auth0%7Cghost",
+        404,
+        json!({
             "statusCode": 404, "error": "Not Found", "message": "The user does not exist.", "errorCode": "inexistent_user"
-        })))
-        .mount(&server)
-        .await;
+        }),
+    )
+    .mount(&server)
+    .await;
     user_roles(
         "auth0%7Ccolleague",
         json!([{"id": "rol_admin", "name": "admin"}]),
@@ -548,28 +565,15 @@ async fn role_changes_are_refused_before_any_write() {
 async fn roles_are_added_and_removed_and_the_result_answered() {
     let (server, svc) = double().await;
     let app = gateway_custom(svc, |_| {}).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
-    perms(
-        "rol_admin",
-        &[
-            "create:invitations",
-            "read:orders",
-            "write:orders",
-            "read:users",
-        ],
+    role_catalogue(&server).await;
+    user_at(
+        "auth0%7Ccolleague",
+        200,
+        json!({"user_id": "auth0|colleague", "email": "colleague@example.com"}),
     )
+    .expect(1)
     .mount(&server)
     .await;
-    perms("rol_user", &["read:orders"]).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/auth0%7Ccolleague"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "user_id": "auth0|colleague", "email": "colleague@example.com"
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
     user_roles(
         "auth0%7Ccolleague",
         json!([{"id": "rol_user", "name": "user"}]),
@@ -577,17 +581,11 @@ async fn roles_are_added_and_removed_and_the_result_answered() {
     .expect(1)
     .mount(&server)
     .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/users/auth0%7Ccolleague/roles"))
-        .and(body_json(json!({"roles": ["rol_admin"]})))
-        .respond_with(ResponseTemplate::new(204))
+    colleague_role_write("POST", &["rol_admin"])
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("DELETE"))
-        .and(path("/api/v2/users/auth0%7Ccolleague/roles"))
-        .and(body_json(json!({"roles": ["rol_user"]})))
-        .respond_with(ResponseTemplate::new(204))
+    colleague_role_write("DELETE", &["rol_user"])
         .expect(1)
         .mount(&server)
         .await;
