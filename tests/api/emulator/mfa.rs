@@ -84,6 +84,45 @@ async fn mfa_grant(
     idp.token(&params).await
 }
 
+/// The out-of-band grant for `oob_code` (a push poll, or a code without its binding code).
+async fn oob_grant(idp: &Idp, token: &str, oob_code: &str) -> reqwest::Response {
+    mfa_grant(idp, GRANT_OOB, token, &[("oob_code", oob_code)]).await
+}
+
+/// The out-of-band grant for `oob_code` with the `binding_code` the user typed.
+async fn oob_bound(
+    idp: &Idp,
+    token: &str,
+    oob_code: &str,
+    binding_code: &str,
+) -> reqwest::Response {
+    mfa_grant(
+        idp,
+        GRANT_OOB,
+        token,
+        &[("oob_code", oob_code), ("binding_code", binding_code)],
+    )
+    .await
+}
+
+/// A tenant that asks every login for a second factor.
+async fn spawn_always() -> Idp {
+    spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await
+}
+
+/// Enrols an out-of-band authenticator on `channel` (no phone number) and answers the body.
+async fn enrol_oob(idp: &Idp, token: &str, channel: &str) -> Value {
+    json_ok(
+        associate(
+            idp,
+            token,
+            json!({"authenticator_types": ["oob"], "oob_channels": [channel]}),
+        )
+        .await,
+    )
+    .await
+}
+
 async fn authenticators(idp: &Idp, token: &str) -> reqwest::Response {
     idp.http
         .get(idp.url("mfa/authenticators"))
@@ -444,7 +483,7 @@ async fn an_mfa_token_is_bound_to_its_client_and_must_be_genuine() {
 
 #[tokio::test]
 async fn otp_enrolment_hands_out_a_secret_and_recovery_code_once() {
-    let idp = spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await;
+    let idp = spawn_always().await;
     let token = mfa_token(&idp, USER).await;
     assert_eq!(json_ok(authenticators(&idp, &token).await).await, json!([]));
     let res = associate(&idp, &token, json!({"authenticator_types": ["otp"]})).await;
@@ -562,7 +601,7 @@ async fn a_recovery_code_works_once_and_is_replaced() {
 
 #[tokio::test]
 async fn sms_enrolment_and_challenge_deliver_codes_to_the_outbox() {
-    let idp = spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await;
+    let idp = spawn_always().await;
     let phone = "+15555550123";
     let token = mfa_token(&idp, USER).await;
     let body = json_ok(
@@ -587,7 +626,7 @@ async fn sms_enrolment_and_challenge_deliver_codes_to_the_outbox() {
     assert_eq!(code.len(), 6);
 
     let body = oauth_err(
-        mfa_grant(&idp, GRANT_OOB, &token, &[("oob_code", &oob_code)]).await,
+        oob_grant(&idp, &token, &oob_code).await,
         400,
         "invalid_request",
     )
@@ -598,41 +637,20 @@ async fn sms_enrolment_and_challenge_deliver_codes_to_the_outbox() {
     );
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let body = oauth_err(
-        mfa_grant(
-            &idp,
-            GRANT_OOB,
-            &token,
-            &[("oob_code", &oob_code), ("binding_code", wrong)],
-        )
-        .await,
+        oob_bound(&idp, &token, &oob_code, wrong).await,
         403,
         "invalid_grant",
     )
     .await;
     assert_eq!(body["error_description"], "Invalid binding_code.");
     let body = oauth_err(
-        mfa_grant(
-            &idp,
-            GRANT_OOB,
-            &token,
-            &[("oob_code", "unknown"), ("binding_code", &code)],
-        )
-        .await,
+        oob_bound(&idp, &token, "unknown", &code).await,
         403,
         "invalid_grant",
     )
     .await;
     assert_eq!(body["error_description"], "Invalid oob_code.");
-    let tokens = json_ok(
-        mfa_grant(
-            &idp,
-            GRANT_OOB,
-            &token,
-            &[("oob_code", &oob_code), ("binding_code", &code)],
-        )
-        .await,
-    )
-    .await;
+    let tokens = json_ok(oob_bound(&idp, &token, &oob_code, &code).await).await;
     assert_tokens(&idp, &tokens).await;
 
     // The next login: the SMS factor is listed (masked) and challenged.
@@ -666,60 +684,25 @@ async fn sms_enrolment_and_challenge_deliver_codes_to_the_outbox() {
     // An oob_code of another login's transaction is refused.
     let other = mfa_token(&idp, USER).await;
     oauth_err(
-        mfa_grant(
-            &idp,
-            GRANT_OOB,
-            &other,
-            &[("oob_code", &oob_code), ("binding_code", &code)],
-        )
-        .await,
+        oob_bound(&idp, &other, &oob_code, &code).await,
         403,
         "invalid_grant",
     )
     .await;
-    json_ok(
-        mfa_grant(
-            &idp,
-            GRANT_OOB,
-            &token,
-            &[("oob_code", &oob_code), ("binding_code", &code)],
-        )
-        .await,
-    )
-    .await;
+    json_ok(oob_bound(&idp, &token, &oob_code, &code).await).await;
 }
 
 #[tokio::test]
 async fn email_enrolment_defaults_to_the_users_address() {
-    let idp = spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await;
+    let idp = spawn_always().await;
     let token = mfa_token(&idp, ADMIN).await;
-    let body = json_ok(
-        associate(
-            &idp,
-            &token,
-            json!({"authenticator_types": ["oob"], "oob_channels": ["email"]}),
-        )
-        .await,
-    )
-    .await;
+    let body = enrol_oob(&idp, &token, "email").await;
     assert_eq!(body["oob_channel"], "email");
     assert_eq!(body["binding_method"], "prompt");
     let sent = outbox(&idp, ADMIN.0).await;
     assert_eq!(sent[0]["channel"], "email");
     let code = sent[0]["code"].as_str().unwrap();
-    json_ok(
-        mfa_grant(
-            &idp,
-            GRANT_OOB,
-            &token,
-            &[
-                ("oob_code", body["oob_code"].as_str().unwrap()),
-                ("binding_code", code),
-            ],
-        )
-        .await,
-    )
-    .await;
+    json_ok(oob_bound(&idp, &token, body["oob_code"].as_str().unwrap(), code).await).await;
     // The outbox needs a client's credentials.
     let res = idp
         .http
@@ -732,17 +715,9 @@ async fn email_enrolment_defaults_to_the_users_address() {
 
 #[tokio::test]
 async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
-    let idp = spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await;
+    let idp = spawn_always().await;
     let token = mfa_token(&idp, USER).await;
-    let body = json_ok(
-        associate(
-            &idp,
-            &token,
-            json!({"authenticator_types": ["oob"], "oob_channels": ["auth0"]}),
-        )
-        .await,
-    )
-    .await;
+    let body = enrol_oob(&idp, &token, "auth0").await;
     assert_eq!(body["oob_channel"], "auth0");
     assert!(body.get("binding_method").is_none(), "{body}");
     assert!(body["barcode_uri"]
@@ -750,12 +725,8 @@ async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
         .unwrap()
         .contains("enrollment_tx_id="));
     let oob_code = body["oob_code"].as_str().unwrap().to_string();
-    let poll = |token: String, oob: String| {
-        let idp = &idp;
-        async move { mfa_grant(idp, GRANT_OOB, &token, &[("oob_code", &oob)]).await }
-    };
     let body = oauth_err(
-        poll(token.clone(), oob_code.clone()).await,
+        oob_grant(&idp, &token, &oob_code).await,
         400,
         "authorization_pending",
     )
@@ -764,14 +735,9 @@ async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
         body["error_description"],
         "Authorization pending: please repeat the request in a few seconds."
     );
-    oauth_err(
-        poll(token.clone(), oob_code.clone()).await,
-        400,
-        "slow_down",
-    )
-    .await;
+    oauth_err(oob_grant(&idp, &token, &oob_code).await, 400, "slow_down").await;
     assert_eq!(push(&idp, "approve", USER.0).await.status(), 204);
-    let tokens = json_ok(poll(token.clone(), oob_code.clone()).await).await;
+    let tokens = json_ok(oob_grant(&idp, &token, &oob_code).await).await;
     assert_tokens(&idp, &tokens).await;
     // Nothing is pending any more.
     oauth_err(push(&idp, "approve", USER.0).await, 404, "not_found").await;
@@ -783,14 +749,14 @@ async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
     assert!(body.get("binding_method").is_none(), "{body}");
     let oob_code = body["oob_code"].as_str().unwrap().to_string();
     oauth_err(
-        poll(token.clone(), oob_code.clone()).await,
+        oob_grant(&idp, &token, &oob_code).await,
         400,
         "authorization_pending",
     )
     .await;
     assert_eq!(push(&idp, "deny", USER.0).await.status(), 204);
     let body = oauth_err(
-        poll(token.clone(), oob_code.clone()).await,
+        oob_grant(&idp, &token, &oob_code).await,
         403,
         "invalid_grant",
     )
@@ -809,27 +775,19 @@ async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
 
 #[tokio::test]
 async fn polls_spaced_by_the_interval_stay_pending() {
-    let idp = spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await;
+    let idp = spawn_always().await;
     let token = mfa_token(&idp, USER).await;
-    let body = json_ok(
-        associate(
-            &idp,
-            &token,
-            json!({"authenticator_types": ["oob"], "oob_channels": ["auth0"]}),
-        )
-        .await,
-    )
-    .await;
+    let body = enrol_oob(&idp, &token, "auth0").await;
     let oob_code = body["oob_code"].as_str().unwrap().to_string();
     oauth_err(
-        mfa_grant(&idp, GRANT_OOB, &token, &[("oob_code", &oob_code)]).await,
+        oob_grant(&idp, &token, &oob_code).await,
         400,
         "authorization_pending",
     )
     .await;
     idp.handle.advance_clock(Duration::from_secs(6));
     oauth_err(
-        mfa_grant(&idp, GRANT_OOB, &token, &[("oob_code", &oob_code)]).await,
+        oob_grant(&idp, &token, &oob_code).await,
         400,
         "authorization_pending",
     )
