@@ -2,7 +2,8 @@
 //! every answer of §2–§6 mapped to its variant, the mfa_token never in an error.
 
 use authgate::auth0::{
-    IdentityProvider, MfaChallengeRequest, MfaEnrolment, MfaGrant, MfaTokens, ProviderError,
+    IdentityProvider, MfaAssociation, MfaAuthenticator, MfaChallenge, MfaChallengeRequest,
+    MfaEnrolment, MfaGrant, MfaTokens, ProviderError,
 };
 use authgate::secret::Secret;
 use serde_json::{json, Value};
@@ -33,6 +34,48 @@ fn oob(binding: Option<&str>) -> MfaGrant {
     }
 }
 
+fn recovery(code: &str) -> MfaGrant {
+    MfaGrant::RecoveryCode {
+        recovery_code: Secret::new(code),
+    }
+}
+
+/// The `Authorization` header Auth0 wants on the MFA API: the mfa_token as bearer.
+fn bearer() -> impl wiremock::Match {
+    header("authorization", format!("Bearer {MFA_TOKEN}").as_str())
+}
+
+/// The authenticator listing, against a fresh double holding `mock`.
+async fn authenticators(mock: Mock) -> Result<Vec<MfaAuthenticator>, ProviderError> {
+    let server = MockServer::start().await;
+    mock.mount(&server).await;
+    client(&server).mfa_authenticators(&tok(), &ctx()).await
+}
+
+/// An enrolment, against a fresh double holding `mock`.
+async fn associate(mock: Mock, enrolment: &MfaEnrolment) -> Result<MfaAssociation, ProviderError> {
+    let server = MockServer::start().await;
+    mock.mount(&server).await;
+    client(&server)
+        .mfa_associate(&tok(), enrolment, &ctx())
+        .await
+}
+
+/// A challenge of `challenge_type`, against a fresh double holding `mock`.
+async fn challenge(
+    mock: Mock,
+    challenge_type: &str,
+    authenticator_id: Option<&str>,
+) -> Result<MfaChallenge, ProviderError> {
+    let server = MockServer::start().await;
+    mock.mount(&server).await;
+    let req = MfaChallengeRequest {
+        challenge_type: challenge_type.into(),
+        authenticator_id: authenticator_id.map(Into::into),
+    };
+    client(&server).mfa_challenge(&tok(), &req, &ctx()).await
+}
+
 /// The token endpoint answers an MFA grant with `status` + `body` (once: MFA
 /// grants are never retried); returns the error, checked free of the token.
 async fn grant_error(grant: MfaGrant, status: u16, body: Value) -> ProviderError {
@@ -57,23 +100,20 @@ fn oauth_error(error: &str, description: &str) -> Value {
 
 #[tokio::test]
 async fn authenticators_are_listed_with_the_mfa_token_as_bearer() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/mfa/authenticators"))
-        .and(header("authorization", format!("Bearer {MFA_TOKEN}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"id": "recovery-code|dev_O4KYL4FtcLAVRsCl", "authenticator_type": "recovery-code", "active": true},
-            {"id": "email|dev_NU1Ofuw3Cw0XCt5x", "authenticator_type": "oob", "active": true, "oob_channel": "email", "name": "email@address.com"},
-            {"id": "totp|dev_abc123", "authenticator_type": "otp", "active": true, "name": "Authenticator App"},
-            {"id": "push|dev_p", "authenticator_type": "oob", "oob_channel": "auth0", "active": false}
-        ])))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let list = client(&server)
-        .mfa_authenticators(&tok(), &ctx())
-        .await
-        .unwrap();
+    let list = authenticators(
+        Mock::given(method("GET"))
+            .and(path("/mfa/authenticators"))
+            .and(bearer())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                {"id": "recovery-code|dev_O4KYL4FtcLAVRsCl", "authenticator_type": "recovery-code", "active": true},
+                {"id": "email|dev_NU1Ofuw3Cw0XCt5x", "authenticator_type": "oob", "active": true, "oob_channel": "email", "name": "email@address.com"},
+                {"id": "totp|dev_abc123", "authenticator_type": "otp", "active": true, "name": "Authenticator App"},
+                {"id": "push|dev_p", "authenticator_type": "oob", "oob_channel": "auth0", "active": false}
+            ])))
+            .expect(1),
+    )
+    .await
+    .unwrap();
     let factors: Vec<(&str, &str, bool)> = list
         .iter()
         .map(|a| (a.id.as_str(), a.factor(), a.active))
@@ -92,16 +132,12 @@ async fn authenticators_are_listed_with_the_mfa_token_as_bearer() {
 
 #[tokio::test]
 async fn an_empty_list_means_not_enrolled_and_a_dead_token_is_token_invalid() {
-    let server = MockServer::start().await;
-    Mock::given(path("/mfa/authenticators"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&server)
-        .await;
-    assert!(client(&server)
-        .mfa_authenticators(&tok(), &ctx())
-        .await
-        .unwrap()
-        .is_empty());
+    let empty = authenticators(
+        Mock::given(path("/mfa/authenticators"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([]))),
+    )
+    .await;
+    assert!(empty.unwrap().is_empty());
 
     for (status, body) in [
         (
@@ -114,15 +150,12 @@ async fn an_empty_list_means_not_enrolled_and_a_dead_token_is_token_invalid() {
             json!({"statusCode": 401, "error": "Unauthorized", "message": "Invalid token"}),
         ),
     ] {
-        let server = MockServer::start().await;
-        Mock::given(path("/mfa/authenticators"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body.clone()))
-            .mount(&server)
-            .await;
-        let err = client(&server)
-            .mfa_authenticators(&tok(), &ctx())
-            .await
-            .unwrap_err();
+        let err = authenticators(
+            Mock::given(path("/mfa/authenticators"))
+                .respond_with(ResponseTemplate::new(status).set_body_json(body.clone())),
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(err, ProviderError::MfaTokenInvalid),
             "{body}: {err:?}"
@@ -132,24 +165,22 @@ async fn an_empty_list_means_not_enrolled_and_a_dead_token_is_token_invalid() {
 
 #[tokio::test]
 async fn otp_enrolment_answers_the_secret_uri_and_recovery_codes() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/mfa/associate"))
-        .and(header("authorization", format!("Bearer {MFA_TOKEN}").as_str()))
-        .and(body_json(json!({"authenticator_types": ["otp"]})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "authenticator_type": "otp",
-            "secret": "ENSWY3DPEHPK3PXS",
-            "barcode_uri": "otpauth://totp/tenant:user?secret=ENSWY3DPEHPK3PXS&issuer=tenant&algorithm=SHA1&digits=6&period=30",
-            "recovery_codes": ["N3BGPZZWJ85JLCNPZBDW6QXC"]
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let a = client(&server)
-        .mfa_associate(&tok(), &MfaEnrolment::Otp, &ctx())
-        .await
-        .unwrap();
+    let a = associate(
+        Mock::given(method("POST"))
+            .and(path("/mfa/associate"))
+            .and(bearer())
+            .and(body_json(json!({"authenticator_types": ["otp"]})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "authenticator_type": "otp",
+                "secret": "ENSWY3DPEHPK3PXS",
+                "barcode_uri": "otpauth://totp/tenant:user?secret=ENSWY3DPEHPK3PXS&issuer=tenant&algorithm=SHA1&digits=6&period=30",
+                "recovery_codes": ["N3BGPZZWJ85JLCNPZBDW6QXC"]
+            })))
+            .expect(1),
+        &MfaEnrolment::Otp,
+    )
+    .await
+    .unwrap();
     assert_eq!(a.authenticator_type, "otp");
     assert_eq!(a.secret.unwrap().expose(), "ENSWY3DPEHPK3PXS");
     assert!(a
@@ -188,18 +219,16 @@ async fn oob_enrolments_send_the_channel_and_answer_an_oob_code() {
         ),
     ];
     for (enrolment, request, answer, binding) in cases {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/mfa/associate"))
-            .and(body_json(request))
-            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let a = client(&server)
-            .mfa_associate(&tok(), &enrolment, &ctx())
-            .await
-            .unwrap();
+        let a = associate(
+            Mock::given(method("POST"))
+                .and(path("/mfa/associate"))
+                .and(body_json(request))
+                .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+                .expect(1),
+            &enrolment,
+        )
+        .await
+        .unwrap();
         assert_eq!(a.oob_code.unwrap().expose(), "ata1i0i");
         assert_eq!(a.binding_method.as_deref(), binding, "{enrolment:?}");
     }
@@ -207,32 +236,28 @@ async fn oob_enrolments_send_the_channel_and_answer_an_oob_code() {
 
 #[tokio::test]
 async fn enrolling_an_enrolled_user_is_already_enrolled_and_never_retried() {
-    let server = MockServer::start().await;
-    Mock::given(path("/mfa/associate"))
-        .respond_with(
+    type Check = fn(&ProviderError) -> bool;
+    let cases: [(ResponseTemplate, Check); 2] = [
+        (
             ResponseTemplate::new(403)
                 .set_body_json(oauth_error("access_denied", "User is already enrolled.")),
+            |e| matches!(e, ProviderError::MfaAlreadyEnrolled),
+        ),
+        (ResponseTemplate::new(503), |e| {
+            matches!(e, ProviderError::Unavailable { .. })
+        }),
+    ];
+    for (answer, check) in cases {
+        let err = associate(
+            Mock::given(path("/mfa/associate"))
+                .respond_with(answer)
+                .expect(1),
+            &MfaEnrolment::Otp,
         )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server)
-        .mfa_associate(&tok(), &MfaEnrolment::Otp, &ctx())
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::MfaAlreadyEnrolled), "{err:?}");
-
-    let server = MockServer::start().await;
-    Mock::given(path("/mfa/associate"))
-        .respond_with(ResponseTemplate::new(503))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let err = client(&server)
-        .mfa_associate(&tok(), &MfaEnrolment::Otp, &ctx())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ProviderError::Unavailable { .. }), "{err:?}");
+        assert!(check(&err), "{err:?}");
+    }
 }
 
 #[tokio::test]
@@ -253,28 +278,23 @@ async fn challenges_send_client_credentials_and_answer_type_and_binding() {
         ),
     ];
     for (answer, kind, has_oob, binding) in cases {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/mfa/challenge"))
-            .and(body_json(json!({
-                "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-                "mfa_token": MFA_TOKEN,
-                "challenge_type": "oob",
-                "authenticator_id": "sms|dev_xyz789",
-            })))
-            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let req = MfaChallengeRequest {
-            challenge_type: "oob".into(),
-            authenticator_id: Some("sms|dev_xyz789".into()),
-        };
-        let c = client(&server)
-            .mfa_challenge(&tok(), &req, &ctx())
-            .await
-            .unwrap();
+        let c = challenge(
+            Mock::given(method("POST"))
+                .and(path("/mfa/challenge"))
+                .and(body_json(json!({
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                    "mfa_token": MFA_TOKEN,
+                    "challenge_type": "oob",
+                    "authenticator_id": "sms|dev_xyz789",
+                })))
+                .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+                .expect(1),
+            "oob",
+            Some("sms|dev_xyz789"),
+        )
+        .await
+        .unwrap();
         assert_eq!(c.challenge_type, kind);
         assert_eq!(c.oob_code.is_some(), has_oob);
         assert_eq!(c.binding_method.as_deref(), binding);
@@ -313,20 +333,15 @@ async fn challenge_errors_are_mapped() {
         }),
     ];
     for (status, body, check) in cases {
-        let server = MockServer::start().await;
-        Mock::given(path("/mfa/challenge"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(body.clone()))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let req = MfaChallengeRequest {
-            challenge_type: "otp oob".into(),
-            authenticator_id: None,
-        };
-        let err = client(&server)
-            .mfa_challenge(&tok(), &req, &ctx())
-            .await
-            .unwrap_err();
+        let err = challenge(
+            Mock::given(path("/mfa/challenge"))
+                .respond_with(ResponseTemplate::new(status).set_body_json(body.clone()))
+                .expect(1),
+            "otp oob",
+            None,
+        )
+        .await
+        .unwrap_err();
         assert!(check(&err), "{body}: {err:?}");
         assert!(!format!("{err:?} {err}").contains("mfa-token-value"));
     }
@@ -381,9 +396,7 @@ async fn the_three_grants_send_their_parameters_and_answer_tokens() {
     let mut answer = token_json("at-3", None);
     answer["recovery_code"] = json!("NEWRECOVERYCODE123456789");
     let t = grant_ok(
-        MfaGrant::RecoveryCode {
-            recovery_code: Secret::new("OLDRECOVERYCODE123456789"),
-        },
+        recovery("OLDRECOVERYCODE123456789"),
         &[
             ("grant_type", RECOVERY_GRANT),
             ("mfa_token", MFA_TOKEN),
@@ -422,12 +435,7 @@ async fn wrong_codes_are_invalid_code() {
     for (grant, description) in [
         (otp("000000"), "Invalid otp_code."),
         (oob(Some("000000")), "Invalid binding_code."),
-        (
-            MfaGrant::RecoveryCode {
-                recovery_code: Secret::new("X"),
-            },
-            "Invalid recovery_code.",
-        ),
+        (recovery("X"), "Invalid recovery_code."),
         (oob(Some("1")), "Invalid oob_code."),
     ] {
         let err = grant_error(grant, 403, oauth_error("invalid_grant", description)).await;
@@ -451,32 +459,24 @@ async fn a_rejected_push_is_rejected() {
 
 #[tokio::test]
 async fn pending_and_slow_down_are_pending() {
-    let err = grant_error(
-        oob(None),
-        400,
-        oauth_error(
+    for (error, description, slow) in [
+        (
             "authorization_pending",
             "Authorization pending: please repeat the request in a few seconds.",
+            false,
         ),
-    )
-    .await;
-    assert!(
-        matches!(err, ProviderError::MfaPending { slow_down: false }),
-        "{err:?}"
-    );
-    let err = grant_error(
-        oob(None),
-        400,
-        oauth_error(
+        (
             "slow_down",
             "You are polling faster than allowed. Try again in 5 seconds.",
+            true,
         ),
-    )
-    .await;
-    assert!(
-        matches!(err, ProviderError::MfaPending { slow_down: true }),
-        "{err:?}"
-    );
+    ] {
+        let err = grant_error(oob(None), 400, oauth_error(error, description)).await;
+        assert!(
+            matches!(err, ProviderError::MfaPending { slow_down } if slow_down == slow),
+            "{error}: {err:?}"
+        );
+    }
 }
 
 #[tokio::test]
