@@ -287,23 +287,7 @@ async fn result_url_replaces_the_client_id_on_the_ticket() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ticket = url::Url::parse(&link)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "ticket")
-        .unwrap()
-        .1
-        .into_owned();
-    let resp = w
-        .http
-        .post(w.url("u/reset-password"))
-        .form(&[
-            ("ticket", ticket.as_str()),
-            ("password", "Welcome-Passw0rd!"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = w.set_password(&ticket_of(&link), "Welcome-Passw0rd!").await;
     assert_eq!(resp.status(), 302);
     assert!(resp.headers()["location"]
         .to_str()

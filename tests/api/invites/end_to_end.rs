@@ -37,23 +37,8 @@ async fn invitee_sets_a_password_and_logs_in_with_the_roles_permissions() {
         .await
         .is_err());
 
-    let ticket = url::Url::parse(&link)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "ticket")
-        .unwrap()
-        .1
-        .into_owned();
-    let resp = w
-        .http
-        .post(w.url("u/reset-password"))
-        .form(&[
-            ("ticket", ticket.as_str()),
-            ("password", "Ada-L0velace-1815"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let ticket = ticket_of(&link);
+    let resp = w.set_password(&ticket, "Ada-L0velace-1815").await;
     assert!(
         resp.status().is_success() || resp.status().is_redirection(),
         "{}",
@@ -76,16 +61,7 @@ async fn invitee_sets_a_password_and_logs_in_with_the_roles_permissions() {
     assert!(u.email_verified, "the ticket marks the email verified");
 
     // The ticket is single use, the user is active: no more invitations.
-    let again = w
-        .http
-        .post(w.url("u/reset-password"))
-        .form(&[
-            ("ticket", ticket.as_str()),
-            ("password", "Another-Passw0rd"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let again = w.set_password(&ticket, "Another-Passw0rd").await;
     assert!(again.status().is_client_error());
     let r = w
         .app

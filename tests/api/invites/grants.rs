@@ -26,16 +26,7 @@ async fn last_link_status(w: &World, email: &str) -> u16 {
 
 async fn role_names(w: &World, email: &str) -> Vec<String> {
     let u = &w.mgmt.users_by_email(email).await.unwrap()[0];
-    let mut names: Vec<String> = w
-        .mgmt
-        .user_roles(&u.user_id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    names.sort_unstable();
-    names
+    w.role_names(&u.user_id).await
 }
 
 // The static `admin` token is a support agent: it may invite

@@ -10,16 +10,6 @@ use serde_json::{json, Value};
 
 use super::*;
 
-fn ticket_of(link: &str) -> String {
-    Url::parse(link)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "ticket")
-        .unwrap()
-        .1
-        .into_owned()
-}
-
 /// The status of the emulator's set-your-password page for `ticket`.
 async fn ticket_page(w: &World, ticket: &str) -> u16 {
     w.http
@@ -40,17 +30,14 @@ async fn list(w: &World, status: &str) -> Value {
     data(&r, "invitations").clone()
 }
 
-async fn role_names(w: &World, user_id: &str) -> Vec<String> {
-    let mut names: Vec<String> = w
-        .mgmt
-        .user_roles(user_id)
+async fn cancel(w: &World, email: &str) -> Gql {
+    w.app
+        .gql(CANCEL, json!({ "email": email }), Some("admin"))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    names.sort_unstable();
-    names
+}
+
+async fn update_roles(w: &World, vars: Value, token: &str) -> Gql {
+    w.app.gql(UPDATE_ROLES, vars, Some(token)).await
 }
 
 #[tokio::test]
@@ -72,14 +59,7 @@ async fn a_cancelled_invitation_is_gone_and_its_link_no_longer_works() {
         json!({"sub": "auth0|admin", "email": "ada@example.com"})
     );
 
-    let r = w
-        .app
-        .gql(
-            CANCEL,
-            json!({"email": "cancel.me@example.com"}),
-            Some("admin"),
-        )
-        .await;
+    let r = cancel(&w, "cancel.me@example.com").await;
     let inv = data(&r, "cancelInvitation");
     assert_eq!(inv["status"], "PENDING");
     assert_eq!(inv["roles"], json!(["user"]));
@@ -91,26 +71,10 @@ async fn a_cancelled_invitation_is_gone_and_its_link_no_longer_works() {
         .unwrap()
         .is_empty());
     assert_eq!(ticket_page(&w, &ticket).await, 400, "the link died");
-    let set = w
-        .http
-        .post(w.url("u/reset-password"))
-        .form(&[
-            ("ticket", ticket.as_str()),
-            ("password", "Too-Late-Passw0rd"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let set = w.set_password(&ticket, "Too-Late-Passw0rd").await;
     assert!(set.status().is_client_error(), "{}", set.status());
     assert_eq!(list(&w, "ALL").await["total"], 0);
-    let r = w
-        .app
-        .gql(
-            CANCEL,
-            json!({"email": "cancel.me@example.com"}),
-            Some("admin"),
-        )
-        .await;
+    let r = cancel(&w, "cancel.me@example.com").await;
     assert_eq!(r.code(0), "BAD_USER_INPUT", "{}", r.body);
 }
 
@@ -121,16 +85,7 @@ async fn accepted_and_foreign_accounts_are_not_cancelled() {
         .invite("joined@example.com", &["user"], Some("admin"))
         .await;
     let ticket = ticket_of(data(&r, "inviteUser")["ticketUrl"].as_str().unwrap());
-    let set = w
-        .http
-        .post(w.url("u/reset-password"))
-        .form(&[
-            ("ticket", ticket.as_str()),
-            ("password", "Joined-Passw0rd-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let set = w.set_password(&ticket, "Joined-Passw0rd-1").await;
     assert!(set.status().is_success() || set.status().is_redirection());
     // the password is set but nobody logged in: still pending
     assert_eq!(list(&w, "PENDING").await["total"], 1);
@@ -145,10 +100,7 @@ async fn accepted_and_foreign_accounts_are_not_cancelled() {
     assert_eq!(list(&w, "PENDING").await["total"], 0);
 
     for email in ["joined@example.com", "user@example.com"] {
-        let r = w
-            .app
-            .gql(CANCEL, json!({"email": email}), Some("admin"))
-            .await;
+        let r = cancel(&w, email).await;
         assert_eq!(r.code(0), "BAD_USER_INPUT", "{email}: {}", r.body);
         assert_eq!(w.mgmt.users_by_email(email).await.unwrap().len(), 1);
     }
@@ -218,49 +170,41 @@ async fn roles_change_within_what_the_caller_could_grant() {
     let a = w.mgmt.users_by_email("admin@example.com").await.unwrap();
     let admin_id = a[0].user_id.clone();
 
-    let r = w
-        .app
-        .gql(
-            UPDATE_ROLES,
-            json!({"userId": user_id, "add": ["admin"], "remove": ["user"]}),
-            Some("super"),
-        )
-        .await;
+    let r = update_roles(
+        &w,
+        json!({"userId": user_id, "add": ["admin"], "remove": ["user"]}),
+        "super",
+    )
+    .await;
     assert_eq!(
         *data(&r, "updateUserRoles"),
         json!({"userId": user_id, "roles": ["admin"]})
     );
-    assert_eq!(role_names(&w, &user_id).await, ["admin"]);
+    assert_eq!(w.role_names(&user_id).await, ["admin"]);
 
     // the support agent may grant `user` only: not to an admin's account
-    let r = w
-        .app
-        .gql(
-            UPDATE_ROLES,
-            json!({"userId": admin_id, "add": ["user"]}),
-            Some("roles_admin"),
-        )
-        .await;
+    let r = update_roles(
+        &w,
+        json!({"userId": admin_id, "add": ["user"]}),
+        "roles_admin",
+    )
+    .await;
     assert_eq!(r.code(0), "FORBIDDEN", "{}", r.body);
-    assert_eq!(role_names(&w, &admin_id).await, ["admin"]);
+    assert_eq!(w.role_names(&admin_id).await, ["admin"]);
 
     // adding a held role and removing one not held change nothing
-    let r = w
-        .app
-        .gql(
-            UPDATE_ROLES,
-            json!({"userId": user_id, "add": ["admin"], "remove": ["user"]}),
-            Some("super"),
-        )
-        .await;
+    let r = update_roles(
+        &w,
+        json!({"userId": user_id, "add": ["admin"], "remove": ["user"]}),
+        "super",
+    )
+    .await;
     assert_eq!(data(&r, "updateUserRoles")["roles"], json!(["admin"]));
-    let r = w
-        .app
-        .gql(
-            UPDATE_ROLES,
-            json!({"userId": "auth0|doesnotexist", "add": ["user"]}),
-            Some("super"),
-        )
-        .await;
+    let r = update_roles(
+        &w,
+        json!({"userId": "auth0|doesnotexist", "add": ["user"]}),
+        "super",
+    )
+    .await;
     assert_eq!(r.code(0), "BAD_USER_INPUT", "{}", r.body);
 }

@@ -231,6 +231,30 @@ impl World {
         format!("{}{}", self.idp.base_url(), path.trim_start_matches('/'))
     }
 
+    /// The names of the roles `user_id` holds at the tenant, sorted.
+    pub async fn role_names(&self, user_id: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .mgmt
+            .user_roles(user_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Sets `password` through the emulator's set-your-password page for `ticket`.
+    pub async fn set_password(&self, ticket: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("u/reset-password"))
+            .form(&[("ticket", ticket), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Password grant at the emulator; the access token's claims on success.
     pub async fn login(&self, email: &str, password: &str) -> Result<Value, Value> {
         let resp = self
@@ -256,6 +280,17 @@ impl World {
             Err(body)
         }
     }
+}
+
+/// The `ticket` query parameter of an invitation link.
+pub fn ticket_of(link: &str) -> String {
+    Url::parse(link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "ticket")
+        .unwrap()
+        .1
+        .into_owned()
 }
 
 /// The payload of a JWT (not verified: the emulator's own tests do that).
