@@ -14,6 +14,24 @@ use crate::helpers::user;
 
 pub(super) const USER_ID: &str = "auth0|63d1aa";
 
+/// `m p`, answered `status` with the JSON `body`.
+pub(super) fn answer(m: &str, p: &str, status: u16, body: serde_json::Value) -> Mock {
+    Mock::given(method(m))
+        .and(path(p))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+}
+
+/// A double that fails the test if any request reaches it, and the service on it.
+pub(super) async fn untouched_double() -> (MockServer, Arc<InviteService>) {
+    let (server, svc) = double().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    (server, svc)
+}
+
 pub(super) async fn double() -> (MockServer, Arc<InviteService>) {
     let server = MockServer::start().await;
     let base: Url = format!("{}/", server.uri()).parse().unwrap();
@@ -22,21 +40,27 @@ pub(super) async fn double() -> (MockServer, Arc<InviteService>) {
 }
 
 pub(super) fn token(expect: u64) -> Mock {
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answer(
+        "POST",
+        "/oauth/token",
+        200,
+        json!({
             "access_token": "mgmt-token", "expires_in": 86400, "token_type": "Bearer"
-        })))
-        .expect(expect)
+        }),
+    )
+    .expect(expect)
 }
 
 pub(super) fn roles() -> Mock {
-    Mock::given(method("GET"))
-        .and(path("/api/v2/roles"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answer(
+        "GET",
+        "/api/v2/roles",
+        200,
+        json!({
             "roles": [{"id": "rol_user", "name": "user"}, {"id": "rol_admin", "name": "admin"}],
             "start": 0, "limit": 100, "total": 2
-        })))
+        }),
+    )
 }
 
 /// `GET /api/v2/roles/{id}/permissions` (with totals), permissions of our API.
@@ -45,11 +69,14 @@ pub(super) fn perms(role_id: &str, names: &[&str]) -> Mock {
         .iter()
         .map(|n| json!({"permission_name": n, "description": "", "resource_server_name": "API", "resource_server_identifier": API}))
         .collect();
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v2/roles/{role_id}/permissions")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answer(
+        "GET",
+        &format!("/api/v2/roles/{role_id}/permissions"),
+        200,
+        json!({
             "permissions": items, "start": 0, "limit": 100, "total": names.len()
-        })))
+        }),
+    )
 }
 
 /// Every Management API write, each expected `n` times.
@@ -101,23 +128,20 @@ pub(super) fn user_exists() -> ResponseTemplate {
 }
 
 pub(super) fn ticket() -> Mock {
-    Mock::given(method("POST"))
-        .and(path("/api/v2/tickets/password-change"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+    answer(
+        "POST",
+        "/api/v2/tickets/password-change",
+        201,
+        json!({
             "ticket": "https://acme.eu.auth0.com/u/reset-password?ticket=vCXr123#"
-        })))
+        }),
+    )
 }
 
 #[tokio::test]
 async fn refused_callers_cause_no_management_call() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
-    let base: Url = format!("{}/", server.uri()).parse().unwrap();
-    let app = gateway(service(&auth0_for(base), InviteSettings::default())).await;
+    let (server, svc) = untouched_double().await;
+    let app = gateway(svc).await;
     let vars = json!({"input": {"email": "x@example.com", "roles": ["user"]}});
     for (token, code) in [
         (None, "UNAUTHENTICATED"),
@@ -146,9 +170,7 @@ async fn a_retry_completes_an_invitation_that_failed_half_way() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users/auth0%7C63d1aa/roles"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+    answer("GET", "/api/v2/users/auth0%7C63d1aa/roles", 200, json!([]))
         .expect(1)
         .mount(&server)
         .await;
@@ -286,12 +308,10 @@ async fn missing_management_scope_is_an_internal_error_with_nothing_leaked() {
     let (server, svc) = double().await;
     let app = gateway(svc).await;
     token(1).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/roles"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+    answer("GET", "/api/v2/roles", 403, json!({
             "statusCode": 403, "error": "Forbidden",
             "message": "Insufficient scope, expected any of: read:roles", "errorCode": "insufficient_scope"
-        })))
+        }))
         .mount(&server)
         .await;
     let r = app
@@ -391,11 +411,9 @@ async fn a_refused_grant_makes_no_management_write() {
     .mount(&server)
     .await;
     // the same permission name on another API is not the one it holds
-    Mock::given(method("GET"))
-        .and(path("/api/v2/roles/rol_user/permissions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+    answer("GET", "/api/v2/roles/rol_user/permissions", 200, json!([
             {"permission_name": "read:orders", "resource_server_identifier": "https://other.example.com"}
-        ])))
+        ]))
         .expect(1)
         .mount(&server)
         .await;
@@ -428,16 +446,19 @@ async fn an_account_no_invitation_created_is_never_changed() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users-by-email"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{
+    answer(
+        "GET",
+        "/api/v2/users-by-email",
+        200,
+        json!([{
             "user_id": USER_ID, "email": "someone@example.com", "email_verified": false,
             "identities": [{"connection": "Username-Password-Authentication"}],
             "logins_count": 0, "app_metadata": {}
-        }])))
-        .expect(2)
-        .mount(&server)
-        .await;
+        }]),
+    )
+    .expect(2)
+    .mount(&server)
+    .await;
     for (m, p) in [
         ("POST", r"^/api/v2/users/[^/]+/roles$"),
         ("POST", r"^/api/v2/tickets/password-change$"),
@@ -470,14 +491,8 @@ async fn an_account_no_invitation_created_is_never_changed() {
 
 #[tokio::test]
 async fn a_client_causes_no_management_call() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
-    let base: Url = format!("{}/", server.uri()).parse().unwrap();
-    let app = gateway_custom(service(&auth0_for(base), InviteSettings::default()), |_| {}).await;
+    let (server, svc) = untouched_double().await;
+    let app = gateway_custom(svc, |_| {}).await;
     let r = app
         .gql(
             INVITE,

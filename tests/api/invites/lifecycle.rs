@@ -4,12 +4,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use authgate::invite::InviteSettings;
 use serde_json::{json, Value};
-use wiremock::matchers::{any, body_json, method, path, query_param};
+use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::doubles::{double, perms, roles, token, writes, USER_ID};
+use super::doubles::{answer, double, perms, roles, token, untouched_double, writes, USER_ID};
 use super::*;
 
 fn ago(days: u64) -> String {
@@ -38,26 +37,24 @@ fn invited(id: &str, email: &str, logins: u64, invited_at: &str, expires_at: &st
 }
 
 fn by_email(user: Value, expect: u64) -> Mock {
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users-by-email"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([user])))
-        .expect(expect)
+    answer("GET", "/api/v2/users-by-email", 200, json!([user])).expect(expect)
 }
 
 fn user_roles(id_path: &str, roles: Value) -> Mock {
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v2/users/{id_path}/roles")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+    answer(
+        "GET",
+        &format!("/api/v2/users/{id_path}/roles"),
+        200,
+        json!({
             "roles": roles, "start": 0, "limit": 100,
             "total": roles.as_array().map_or(0, Vec::len)
-        })))
+        }),
+    )
 }
 
 /// `GET /api/v2/users/{id_path}`, answered `status` with `body`.
 fn user_at(id_path: &str, status: u16, body: Value) -> Mock {
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v2/users/{id_path}")))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+    answer("GET", &format!("/api/v2/users/{id_path}"), status, body)
 }
 
 /// A `m` (POST adds, DELETE removes) of exactly `roles` to the colleague, answered 204.
@@ -98,14 +95,8 @@ fn message(r: &Gql) -> String {
 /// at all.
 #[tokio::test]
 async fn refused_callers_cause_no_management_call() {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
-    let base: Url = format!("{}/", server.uri()).parse().unwrap();
-    let app = gateway_custom(service(&auth0_for(base), InviteSettings::default()), |_| {}).await;
+    let (server, svc) = untouched_double().await;
+    let app = gateway_custom(svc, |_| {}).await;
     let cancel = json!({"email": "x@example.com"});
     for (token, code) in [
         (None, "UNAUTHENTICATED"),
@@ -232,9 +223,7 @@ async fn an_accepted_or_foreign_account_is_never_deleted() {
     .with_priority(2)
     .mount(&server)
     .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users-by-email"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+    answer("GET", "/api/v2/users-by-email", 200, json!([]))
         .with_priority(3)
         .expect(1)
         .mount(&server)
@@ -298,9 +287,7 @@ async fn cancelling_has_its_own_limit_per_address() {
     })
     .await;
     token(1).mount(&server).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v2/users-by-email"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+    answer("GET", "/api/v2/users-by-email", 200, json!([]))
         .expect(1)
         .mount(&server)
         .await;
@@ -437,18 +424,15 @@ async fn invite_and_resend_record_inviter_and_expiry_in_app_metadata() {
     )
     .mount(&server)
     .await;
-    Mock::given(method("PATCH"))
-        .and(path("/api/v2/users/auth0%7C63d1aa"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(invited(
-            USER_ID,
-            "rec@example.com",
-            0,
-            &ago(8),
-            &ahead(7),
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
+    answer(
+        "PATCH",
+        "/api/v2/users/auth0%7C63d1aa",
+        200,
+        invited(USER_ID, "rec@example.com", 0, &ago(8), &ahead(7)),
+    )
+    .expect(1)
+    .mount(&server)
+    .await;
     let r = app
         .gql(RESEND, json!({"email": "rec@example.com"}), Some("admin"))
         .await;
