@@ -21,6 +21,16 @@ pub(super) fn answer(m: &str, p: &str, status: u16, body: serde_json::Value) -> 
         .respond_with(ResponseTemplate::new(status).set_body_json(body))
 }
 
+/// A double that answers the Management token and the role listing, and a
+/// gateway on it.
+pub(super) async fn listing_double() -> (MockServer, TestApp) {
+    let (server, svc) = double().await;
+    let app = gateway(svc).await;
+    token(1).mount(&server).await;
+    roles().mount(&server).await;
+    (server, app)
+}
+
 /// A double that fails the test if any request reaches it, and the service on it.
 pub(super) async fn untouched_double() -> (MockServer, Arc<InviteService>) {
     let (server, svc) = double().await;
@@ -263,10 +273,7 @@ async fn a_retry_completes_an_invitation_that_failed_half_way() {
 
 #[tokio::test]
 async fn management_rate_limit_becomes_rate_limited_with_retry_after() {
-    let (server, svc) = double().await;
-    let app = gateway(svc).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    let (server, app) = listing_double().await;
     perms("rol_user", &["read:orders"]).mount(&server).await;
     let reset = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -308,12 +315,17 @@ async fn missing_management_scope_is_an_internal_error_with_nothing_leaked() {
     let (server, svc) = double().await;
     let app = gateway(svc).await;
     token(1).mount(&server).await;
-    answer("GET", "/api/v2/roles", 403, json!({
+    answer(
+        "GET",
+        "/api/v2/roles",
+        403,
+        json!({
             "statusCode": 403, "error": "Forbidden",
             "message": "Insufficient scope, expected any of: read:roles", "errorCode": "insufficient_scope"
-        }))
-        .mount(&server)
-        .await;
+        }),
+    )
+    .mount(&server)
+    .await;
     let r = app
         .gql(
             INVITE,
@@ -331,10 +343,7 @@ async fn missing_management_scope_is_an_internal_error_with_nothing_leaked() {
 
 #[tokio::test]
 async fn management_outage_is_upstream_unavailable() {
-    let (server, svc) = double().await;
-    let app = gateway(svc).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    let (server, app) = listing_double().await;
     Mock::given(method("POST"))
         .and(path("/api/v2/users"))
         .respond_with(ResponseTemplate::new(502))
@@ -398,10 +407,7 @@ async fn one_token_and_one_role_listing_serve_fifty_invitations() {
 
 #[tokio::test]
 async fn a_refused_grant_makes_no_management_write() {
-    let (server, svc) = double().await;
-    let app = gateway(svc).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    let (server, app) = listing_double().await;
     // the support agent (`admin` token) lacks `write:orders`
     perms(
         "rol_admin",
@@ -411,12 +417,17 @@ async fn a_refused_grant_makes_no_management_write() {
     .mount(&server)
     .await;
     // the same permission name on another API is not the one it holds
-    answer("GET", "/api/v2/roles/rol_user/permissions", 200, json!([
+    answer(
+        "GET",
+        "/api/v2/roles/rol_user/permissions",
+        200,
+        json!([
             {"permission_name": "read:orders", "resource_server_identifier": "https://other.example.com"}
-        ]))
-        .expect(1)
-        .mount(&server)
-        .await;
+        ]),
+    )
+    .expect(1)
+    .mount(&server)
+    .await;
     writes(&server, 0).await;
     for roles in [json!(["admin"]), json!(["user"]), json!(["user", "admin"])] {
         let r = app
@@ -434,10 +445,7 @@ async fn a_refused_grant_makes_no_management_write() {
 
 #[tokio::test]
 async fn an_account_no_invitation_created_is_never_changed() {
-    let (server, svc) = double().await;
-    let app = gateway(svc).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    let (server, app) = listing_double().await;
     perms("rol_user", &["read:orders"]).mount(&server).await;
     // the create fails: the address is taken by an account that signed up itself
     Mock::given(method("POST"))

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::doubles::{answer, double, perms, roles, token, untouched_double, writes, USER_ID};
+use super::doubles::{
+    answer, double, listing_double, perms, roles, token, untouched_double, writes, USER_ID,
+};
 use super::*;
 
 fn ago(days: u64) -> String {
@@ -152,10 +154,7 @@ async fn refused_callers_cause_no_management_call() {
 
 #[tokio::test]
 async fn a_pending_invitation_is_cancelled_by_deleting_the_user() {
-    let (server, svc) = double().await;
-    let app = gateway(svc).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    let (server, app) = listing_double().await;
     perms("rol_user", &["read:orders"])
         .expect(1)
         .mount(&server)
@@ -246,10 +245,7 @@ async fn an_accepted_or_foreign_account_is_never_deleted() {
 
 #[tokio::test]
 async fn only_who_could_grant_its_roles_cancels_an_invitation() {
-    let (server, svc) = double().await;
-    let app = gateway(svc).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    let (server, app) = listing_double().await;
     writes(&server, 0).await;
     // the invitee was made an admin; the support agent lacks `write:orders`
     perms(
@@ -394,10 +390,7 @@ async fn listings_answer_status_inviter_and_expiry_and_filter_by_status() {
 
 #[tokio::test]
 async fn invite_and_resend_record_inviter_and_expiry_in_app_metadata() {
-    let (server, svc) = double().await;
-    let app = gateway(svc).await;
-    token(1).mount(&server).await;
-    roles().mount(&server).await;
+    let (server, app) = listing_double().await;
     perms("rol_user", &["read:orders"]).mount(&server).await;
     super::doubles::create_user("rec@example.com")
         .expect(1)
