@@ -105,6 +105,21 @@ async fn oob_bound(
     .await
 }
 
+/// Polls the out-of-band grant and expects `authorization_pending`; returns the error body.
+async fn pending(idp: &Idp, token: &str, oob_code: &str) -> Value {
+    oauth_err(
+        oob_grant(idp, token, oob_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await
+}
+
+/// The `oob_code` of an associate or challenge answer.
+fn oob_code_of(body: &Value) -> String {
+    body["oob_code"].as_str().unwrap().to_string()
+}
+
 /// A tenant that asks every login for a second factor.
 async fn spawn_always() -> Idp {
     spawn_with(|s| s.mfa.policy = MfaPolicy::Always).await
@@ -617,7 +632,7 @@ async fn sms_enrolment_and_challenge_deliver_codes_to_the_outbox() {
     assert_eq!(body["oob_channel"], "sms");
     assert_eq!(body["binding_method"], "prompt");
     assert_eq!(body["recovery_codes"].as_array().unwrap().len(), 1);
-    let oob_code = body["oob_code"].as_str().unwrap().to_string();
+    let oob_code = oob_code_of(&body);
     let sent = outbox(&idp, phone).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["channel"], "sms");
@@ -670,7 +685,7 @@ async fn sms_enrolment_and_challenge_deliver_codes_to_the_outbox() {
     .await;
     assert_eq!(body["challenge_type"], "oob");
     assert_eq!(body["binding_method"], "prompt");
-    let oob_code = body["oob_code"].as_str().unwrap().to_string();
+    let oob_code = oob_code_of(&body);
     let sent = outbox(&idp, phone).await;
     assert_eq!(sent[0]["kind"], "mfa_challenge");
     let code = sent[0]["code"].as_str().unwrap().to_string();
@@ -724,13 +739,8 @@ async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
         .as_str()
         .unwrap()
         .contains("enrollment_tx_id="));
-    let oob_code = body["oob_code"].as_str().unwrap().to_string();
-    let body = oauth_err(
-        oob_grant(&idp, &token, &oob_code).await,
-        400,
-        "authorization_pending",
-    )
-    .await;
+    let oob_code = oob_code_of(&body);
+    let body = pending(&idp, &token, &oob_code).await;
     assert_eq!(
         body["error_description"],
         "Authorization pending: please repeat the request in a few seconds."
@@ -747,13 +757,8 @@ async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
     let body = json_ok(challenge(&idp, &token, json!({"challenge_type": "oob"})).await).await;
     assert_eq!(body["challenge_type"], "oob");
     assert!(body.get("binding_method").is_none(), "{body}");
-    let oob_code = body["oob_code"].as_str().unwrap().to_string();
-    oauth_err(
-        oob_grant(&idp, &token, &oob_code).await,
-        400,
-        "authorization_pending",
-    )
-    .await;
+    let oob_code = oob_code_of(&body);
+    pending(&idp, &token, &oob_code).await;
     assert_eq!(push(&idp, "deny", USER.0).await.status(), 204);
     let body = oauth_err(
         oob_grant(&idp, &token, &oob_code).await,
@@ -778,20 +783,10 @@ async fn polls_spaced_by_the_interval_stay_pending() {
     let idp = spawn_always().await;
     let token = mfa_token(&idp, USER).await;
     let body = enrol_oob(&idp, &token, "auth0").await;
-    let oob_code = body["oob_code"].as_str().unwrap().to_string();
-    oauth_err(
-        oob_grant(&idp, &token, &oob_code).await,
-        400,
-        "authorization_pending",
-    )
-    .await;
+    let oob_code = oob_code_of(&body);
+    pending(&idp, &token, &oob_code).await;
     idp.handle.advance_clock(Duration::from_secs(6));
-    oauth_err(
-        oob_grant(&idp, &token, &oob_code).await,
-        400,
-        "authorization_pending",
-    )
-    .await;
+    pending(&idp, &token, &oob_code).await;
 }
 
 #[tokio::test]
