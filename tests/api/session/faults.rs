@@ -5,29 +5,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
-use wiremock::{Match, Mock, MockBuilder, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 use super::{
-    double_tokens, error, login_query, ok, signup, spawn_double, CLIENT_ID, CLIENT_SECRET,
+    double_tokens, error, form, login_query, ok, signup, spawn_double, CLIENT_ID, CLIENT_SECRET,
 };
 use crate::helpers::{Gql, TestApp};
-
-/// A form body holding every given pair.
-struct Form(Vec<(&'static str, String)>);
-
-fn form(pairs: &[(&'static str, &str)]) -> Form {
-    Form(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect())
-}
-
-impl Match for Form {
-    fn matches(&self, req: &Request) -> bool {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
-        self.0
-            .iter()
-            .all(|(k, v)| pairs.iter().any(|(pk, pv)| pk == k && pv == v))
-    }
-}
 
 const CLIENT_IP: &str = "203.0.113.7";
 

@@ -11,7 +11,7 @@ use super::{error, login, ok, CLIENT_SECRET, USER};
 use crate::helpers::spawn_full;
 
 #[derive(Clone, Default)]
-pub(super) struct Buffer(pub(super) Arc<Mutex<Vec<u8>>>);
+struct Buffer(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -30,6 +30,55 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
     }
 }
 
+/// Every event of this thread, as JSON lines, while it is alive.
+pub(super) struct Capture {
+    // dropped in this order, as the locals they were
+    _second: tracing::Dispatch,
+    _guard: tracing::subscriber::DefaultGuard,
+    buffer: Buffer,
+}
+
+impl Capture {
+    pub(super) fn start() -> Capture {
+        let buffer = Buffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(buffer.clone())
+            .with_ansi(false)
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .finish();
+        // #[tokio::test] runs everything (the server tasks too) on this thread
+        let guard = tracing::subscriber::set_default(subscriber);
+        // tracing-core caches each callsite's interest. While only ONE dispatcher
+        // is registered, a callsite first hit on another test's thread takes its
+        // interest from that thread's (absent) subscriber alone: `never`, cached,
+        // and this test would miss e.g. every audit event. A second live
+        // dispatcher makes registration consult all of them (ours included).
+        let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        Capture {
+            _second: second,
+            _guard: guard,
+            buffer,
+        }
+    }
+
+    /// All lines captured so far.
+    pub(super) fn text(&self) -> String {
+        String::from_utf8(self.buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The audit events captured so far, whole.
+    pub(super) fn audits(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["target"] == "audit")
+            .collect()
+    }
+}
+
 /// `application/x-www-form-urlencoded` form of a value (as sent to Auth0).
 fn form_encoded(v: &str) -> String {
     serde_urlencoded::to_string([("x", v)]).unwrap()[2..].to_owned()
@@ -37,23 +86,7 @@ fn form_encoded(v: &str) -> String {
 
 #[tokio::test]
 async fn logs_hold_no_secret_and_audit_every_login() {
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(buffer.clone())
-        .with_ansi(false)
-        .json()
-        .with_current_span(true)
-        .with_span_list(true)
-        .finish();
-    // #[tokio::test] runs everything (the server tasks too) on this thread
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // tracing-core caches each callsite's interest. While only ONE dispatcher
-    // is registered, a callsite first hit on another test's thread takes its
-    // interest from that thread's (absent) subscriber alone: `never`, cached,
-    // and this test would miss e.g. every audit event. A second live
-    // dispatcher makes registration consult all of them (ours included).
-    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let capture = Capture::start();
 
     let app = spawn_full(|_| {}).await;
     let mut flow = full_flow(&app).await;
@@ -72,7 +105,7 @@ async fn logs_hold_no_secret_and_audit_every_login() {
         CLIENT_SECRET.to_owned(),
     ]);
 
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = capture.text();
     assert!(text.lines().count() > 20, "the capture works: {text}");
     for secret in &flow.secrets {
         assert!(secret.len() >= 8);
@@ -88,11 +121,7 @@ async fn logs_hold_no_secret_and_audit_every_login() {
         assert!(!text.contains(sig), "a token signature is in the log");
     }
 
-    let audits: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["target"] == "audit")
-        .collect();
+    let audits = capture.audits();
     let has = |event: &str, user: &str, outcome: &str| {
         audits.iter().any(|a| {
             let f = &a["fields"];

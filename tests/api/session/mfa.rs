@@ -7,30 +7,13 @@
 use authgate::session::Custody;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, method, path};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{double_tokens, error, login_query, ok, spawn_double, AUTH_FIELDS};
+use super::{double_tokens, error, form, login_query, ok, spawn_double, AUTH_FIELDS};
 use crate::helpers::{Gql, TestApp};
 
 const IP: &str = "203.0.113.7";
 const OTHER_IP: &str = "198.51.100.9";
-
-/// A form body holding every given pair.
-struct Form(Vec<(&'static str, String)>);
-
-fn form(pairs: &[(&'static str, &str)]) -> Form {
-    Form(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect())
-}
-
-impl Match for Form {
-    fn matches(&self, req: &Request) -> bool {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
-        self.0
-            .iter()
-            .all(|(k, v)| pairs.iter().any(|(pk, pv)| pk == k && pv == v))
-    }
-}
 
 /// The raw mfa_token the double hands out for `user`.
 fn mfa_token(user: &str) -> String {
@@ -693,18 +676,7 @@ async fn enrolling_an_enrolled_user_says_so() {
 
 #[tokio::test]
 async fn logs_hold_no_mfa_token_session_or_code_and_audit_each_step() {
-    let buffer = super::logs::Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(buffer.clone())
-        .with_ansi(false)
-        .json()
-        .with_current_span(true)
-        .with_span_list(true)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // see logs.rs: a second dispatcher so that callsite interest includes ours
-    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let capture = super::logs::Capture::start();
 
     let server = ada_double().await;
     grant_invalid(&server, &[("otp", "402913")], 1).await;
@@ -718,7 +690,7 @@ async fn logs_hold_no_mfa_token_session_or_code_and_audit_each_step() {
     );
     ok(&verify_otp(&app, &handle, "918273").await, "mfaVerify");
 
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = capture.text();
     assert!(text.lines().count() > 5, "the capture works: {text}");
     for secret in [
         "raw-mfa-token",
@@ -731,10 +703,9 @@ async fn logs_hold_no_mfa_token_session_or_code_and_audit_each_step() {
             panic!("{secret} is in the log: {line}");
         }
     }
-    let audits: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["target"] == "audit")
+    let audits: Vec<Value> = capture
+        .audits()
+        .into_iter()
         .map(|v| v["fields"].clone())
         .collect();
     let has = |event: &str, outcome: &str| {

@@ -20,9 +20,26 @@ use authgate::emulator::UserSeed;
 use authgate::secret::Secret;
 use authgate::Application;
 use serde_json::{json, Value};
-use wiremock::MockServer;
+use wiremock::{Match, MockServer, Request};
 
 use crate::helpers::{spawn_with, test_settings, FullApp, Gql, TestApp};
+
+/// A form body holding every given pair.
+pub struct Form(Vec<(&'static str, String)>);
+
+pub fn form(pairs: &[(&'static str, &str)]) -> Form {
+    Form(pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect())
+}
+
+impl Match for Form {
+    fn matches(&self, req: &Request) -> bool {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
+        self.0
+            .iter()
+            .all(|(k, v)| pairs.iter().any(|(pk, pv)| pk == k && pv == v))
+    }
+}
 
 pub const ADMIN: (&str, &str) = ("admin@example.com", "Admin-Passw0rd!");
 pub const USER: (&str, &str) = ("user@example.com", "User-Passw0rd!");
