@@ -64,19 +64,14 @@ pub async fn spawn_full(configure: impl FnOnce(&mut Settings)) -> FullApp {
         .build()
         .await
         .expect("the app builds");
-    let addr = app.local_addr();
     let emulator = app.emulator_url().expect("the emulator runs");
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
     FullApp {
         app: TestApp {
-            addr,
             client: reqwest::Client::builder()
                 .cookie_store(true)
                 .build()
                 .unwrap(),
-            shutdown,
-            server,
+            ..TestApp::serve(app)
         },
         emulator,
     }
@@ -189,18 +184,23 @@ pub async fn spawn_with(builder: ApplicationBuilder) -> TestApp {
         .build()
         .await
         .expect("the app builds");
-    let addr = app.local_addr();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
-    TestApp {
-        addr,
-        client: reqwest::Client::new(),
-        shutdown,
-        server,
-    }
+    TestApp::serve(app)
 }
 
 impl TestApp {
+    /// Runs a built `app` in the background, with a plain client for it.
+    pub fn serve(app: Application) -> TestApp {
+        let addr = app.local_addr();
+        let shutdown = app.shutdown_handle();
+        let server = tokio::spawn(app.run_until_stopped());
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            shutdown,
+            server,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

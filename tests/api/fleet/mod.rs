@@ -131,19 +131,8 @@ pub async fn start(settings: Settings) -> (TestApp, Option<SocketAddr>) {
         .build()
         .await
         .expect("the app builds");
-    let addr = app.local_addr();
     let metrics = app.metrics_addr();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
-    (
-        TestApp {
-            addr,
-            client: reqwest::Client::new(),
-            shutdown,
-            server,
-        },
-        metrics,
-    )
+    (TestApp::serve(app), metrics)
 }
 
 pub const LOGIN: &str = "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }";

@@ -180,16 +180,8 @@ async fn a_login_that_fails_after_the_grant_revokes_its_refresh_token() {
         .build()
         .await
         .expect("the app builds");
-    let addr = app.local_addr();
     let metrics = app.metrics_addr().expect("the metrics listener is bound");
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
-    let app = crate::helpers::TestApp {
-        addr,
-        client: reqwest::Client::new(),
-        shutdown,
-        server,
-    };
+    let app = crate::helpers::TestApp::serve(app);
     let r = super::login(&app, super::ADMIN.0, super::ADMIN.1).await;
     assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE", "{}", r.body);
     assert_eq!(

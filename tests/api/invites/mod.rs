@@ -151,15 +151,7 @@ pub async fn spawn_with_client(builder: authgate::ApplicationBuilder) -> TestApp
         .build()
         .await
         .expect("the app builds");
-    let addr = app.local_addr();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
-    TestApp {
-        addr,
-        client: reqwest::Client::new(),
-        shutdown,
-        server,
-    }
+    TestApp::serve(app)
 }
 
 pub async fn gateway(svc: Arc<InviteService>) -> TestApp {

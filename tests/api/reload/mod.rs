@@ -71,21 +71,13 @@ pub async fn fixture(extra: &str, sdl: &str, bind: impl FnOnce(&mut Bindings)) -
         .build()
         .await
         .expect("the app builds");
-    let addr = app.local_addr();
     let metrics = app.metrics_addr().expect("metrics enabled");
     let reloader = app.reloader();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run_until_stopped());
     Fixture {
         _dir: dir,
         config,
         sdl: sdl_dir,
-        app: TestApp {
-            addr,
-            client: reqwest::Client::new(),
-            shutdown,
-            server,
-        },
+        app: TestApp::serve(app),
         reloader,
         metrics,
     }
