@@ -89,18 +89,27 @@ pub(super) fn perms(role_id: &str, names: &[&str]) -> Mock {
     )
 }
 
+const ASSIGN_ROLES: (&str, &str) = ("POST", r"^/api/v2/users/[^/]+/roles$");
+const TICKET: (&str, &str) = ("POST", r"^/api/v2/tickets/password-change$");
+
 /// Every Management API write, each expected `n` times.
 pub(super) async fn writes(server: &MockServer, n: u64) {
-    for (m, p) in [
+    let all = [
         ("POST", r"^/api/v2/users$"),
-        ("POST", r"^/api/v2/users/[^/]+/roles$"),
-        ("POST", r"^/api/v2/tickets/password-change$"),
+        ASSIGN_ROLES,
+        TICKET,
         ("PATCH", r"^/api/v2/users/.*$"),
         ("DELETE", r"^/api/v2/users/[^/]+$"),
         ("DELETE", r"^/api/v2/users/[^/]+/roles$"),
-    ] {
-        Mock::given(method(m))
-            .and(path_regex(p))
+    ];
+    expect_calls(server, &all, n).await;
+}
+
+/// Each of `routes` (method, path regex), answered 500 and expected `n` times.
+async fn expect_calls(server: &MockServer, routes: &[(&str, &str)], n: u64) {
+    for (m, p) in routes {
+        Mock::given(method(*m))
+            .and(path_regex(*p))
             .respond_with(ResponseTemplate::new(500))
             .expect(n)
             .mount(server)
@@ -467,17 +476,7 @@ async fn an_account_no_invitation_created_is_never_changed() {
     .expect(2)
     .mount(&server)
     .await;
-    for (m, p) in [
-        ("POST", r"^/api/v2/users/[^/]+/roles$"),
-        ("POST", r"^/api/v2/tickets/password-change$"),
-    ] {
-        Mock::given(method(m))
-            .and(path_regex(p))
-            .respond_with(ResponseTemplate::new(500))
-            .expect(0)
-            .mount(&server)
-            .await;
-    }
+    expect_calls(&server, &[ASSIGN_ROLES, TICKET], 0).await;
     let r = app
         .gql(
             INVITE,

@@ -1,7 +1,7 @@
 //! An admin invites through the gateway; the invitee follows the link, sets a
 //! password and logs in with the role's permissions.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::*;
 
@@ -15,17 +15,7 @@ async fn invitee_sets_a_password_and_logs_in_with_the_roles_permissions() {
         .to_owned();
 
     // The emulator's test endpoint saw the same ticket (without our UI hint).
-    let last: Value = w
-        .http
-        .get(w.url("emulator/tickets/last"))
-        .query(&[("email", "ada@example.org")])
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = last_ticket(&w.idp, "ada@example.org").await;
     assert_eq!(
         format!("{}type=invite", last["url"].as_str().unwrap()),
         link

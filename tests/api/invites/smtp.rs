@@ -126,16 +126,7 @@ async fn smtp_delivery_emails_the_link_and_returns_none() {
         mail.contains("ada@example.com has invited you"),
         "inviter: {mail}"
     );
-    let last: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}emulator/tickets/last", idp.base_url()))
-        .query(&[("email", "mail@example.com")])
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = last_ticket(&idp, "mail@example.com").await;
     let link = format!("{}type=invite", last["url"].as_str().unwrap());
     assert!(mail.contains(&link), "link {link} not in {mail}");
 }
