@@ -21,6 +21,16 @@ pub(super) fn answer(m: &str, p: &str, status: u16, body: serde_json::Value) -> 
         .respond_with(ResponseTemplate::new(status).set_body_json(body))
 }
 
+/// inviteUser of `email` with `roles`, by the caller holding `token`.
+pub(super) async fn invite_as(app: &TestApp, email: &str, roles: &[&str], token: &str) -> Gql {
+    app.gql(
+        INVITE,
+        json!({"input": {"email": email, "roles": roles}}),
+        Some(token),
+    )
+    .await
+}
+
 /// A double that answers the Management token and the role listing, and a
 /// gateway on it.
 pub(super) async fn listing_double() -> (MockServer, TestApp) {
@@ -305,13 +315,7 @@ async fn management_rate_limit_becomes_rate_limited_with_retry_after() {
         .expect(1)
         .mount(&server)
         .await;
-    let r = app
-        .gql(
-            INVITE,
-            json!({"input": {"email": "slow@example.com", "roles": ["user"]}}),
-            Some("admin"),
-        )
-        .await;
+    let r = invite_as(&app, "slow@example.com", &["user"], "admin").await;
     assert_eq!(r.code(0), "RATE_LIMITED", "{}", r.body);
     let retry = r.body["errors"][0]["extensions"]["retryAfter"]
         .as_u64()
@@ -335,13 +339,7 @@ async fn missing_management_scope_is_an_internal_error_with_nothing_leaked() {
     )
     .mount(&server)
     .await;
-    let r = app
-        .gql(
-            INVITE,
-            json!({"input": {"email": "scope@example.com", "roles": ["user"]}}),
-            Some("admin"),
-        )
-        .await;
+    let r = invite_as(&app, "scope@example.com", &["user"], "admin").await;
     assert_eq!(r.code(0), "INTERNAL_SERVER_ERROR");
     let msg = r.body["errors"][0]["message"].as_str().unwrap();
     assert!(
@@ -358,13 +356,7 @@ async fn management_outage_is_upstream_unavailable() {
         .respond_with(ResponseTemplate::new(502))
         .mount(&server)
         .await;
-    let r = app
-        .gql(
-            INVITE,
-            json!({"input": {"email": "down@example.com", "roles": []}}),
-            Some("admin"),
-        )
-        .await;
+    let r = invite_as(&app, "down@example.com", &[], "admin").await;
     assert_eq!(r.code(0), "UPSTREAM_UNAVAILABLE");
 }
 
@@ -477,13 +469,7 @@ async fn an_account_no_invitation_created_is_never_changed() {
     .mount(&server)
     .await;
     expect_calls(&server, &[ASSIGN_ROLES, TICKET], 0).await;
-    let r = app
-        .gql(
-            INVITE,
-            json!({"input": {"email": "someone@example.com", "roles": ["user"]}}),
-            Some("admin"),
-        )
-        .await;
+    let r = invite_as(&app, "someone@example.com", &["user"], "admin").await;
     assert_eq!(r.code(0), "USER_EXISTS", "{}", r.body);
     let r = app
         .gql(
@@ -500,13 +486,7 @@ async fn an_account_no_invitation_created_is_never_changed() {
 async fn a_client_causes_no_management_call() {
     let (server, svc) = untouched_double().await;
     let app = gateway_custom(svc, |_| {}).await;
-    let r = app
-        .gql(
-            INVITE,
-            json!({"input": {"email": "x@example.com", "roles": []}}),
-            Some("client"),
-        )
-        .await;
+    let r = invite_as(&app, "x@example.com", &[], "client").await;
     assert_eq!(r.code(0), "FORBIDDEN");
     let r = app
         .gql(RESEND, json!({"email": "x@example.com"}), Some("client"))

@@ -398,13 +398,7 @@ async fn invite_and_resend_record_inviter_and_expiry_in_app_metadata() {
         .await;
     super::doubles::assign_roles().mount(&server).await;
     super::doubles::ticket().expect(2).mount(&server).await;
-    let r = app
-        .gql(
-            INVITE,
-            json!({"input": {"email": "rec@example.com", "roles": ["user"]}}),
-            Some("admin"),
-        )
-        .await;
+    let r = super::doubles::invite_as(&app, "rec@example.com", &["user"], "admin").await;
     let inv = data(&r, "inviteUser");
     assert_eq!(inv["resent"], false);
 
