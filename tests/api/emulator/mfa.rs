@@ -60,11 +60,13 @@ async fn mfa_token(idp: &Idp, user: (&str, &str)) -> String {
             ],
         )
         .await;
-    let body = oauth_err(res, 403, "mfa_required").await;
-    assert_eq!(
-        body["error_description"],
-        "Multifactor authentication required"
-    );
+    let body = oauth_refused(
+        res,
+        403,
+        "mfa_required",
+        "Multifactor authentication required",
+    )
+    .await;
     body["mfa_token"].as_str().unwrap().to_string()
 }
 
@@ -233,13 +235,13 @@ async fn the_roles_policy_asks_holders_of_the_listed_roles() {
     let token = mfa_token(&idp, ADMIN).await;
     // Not enrolled: an empty list, and a challenge asks for an association.
     assert_eq!(json_ok(authenticators(&idp, &token).await).await, json!([]));
-    let body = oauth_err(
+    oauth_refused(
         challenge(&idp, &token, json!({})).await,
         400,
         "association_required",
+        "User is not enrolled.",
     )
     .await;
-    assert_eq!(body["error_description"], "User is not enrolled.");
 }
 
 #[tokio::test]
@@ -288,22 +290,22 @@ async fn a_seeded_otp_user_logs_in_with_a_code_once() {
     assert!(id.get("amr").is_none());
 
     // The mfa_token is spent...
-    let body = oauth_err(
+    oauth_refused(
         mfa_grant(&idp, GRANT_OTP, &token, &[("otp", &code)]).await,
         403,
         "invalid_grant",
+        "Malformed mfa_token",
     )
     .await;
-    assert_eq!(body["error_description"], "Malformed mfa_token");
     // ...and the code cannot be used again, even with a new login.
     let again = mfa_token(&idp, OTP_USER).await;
-    let body = oauth_err(
+    oauth_refused(
         mfa_grant(&idp, GRANT_OTP, &again, &[("otp", &code)]).await,
         403,
         "invalid_grant",
+        "Invalid otp_code.",
     )
     .await;
-    assert_eq!(body["error_description"], "Invalid otp_code.");
 }
 
 #[tokio::test]
@@ -311,26 +313,23 @@ async fn wrong_codes_empty_the_bucket_then_even_a_right_code_is_refused() {
     let idp = spawn_enrolled(|s| s.mfa.max_attempts = 3).await;
     let token = mfa_token(&idp, OTP_USER).await;
     for wrong in ["000000", "12345", "abcdef"] {
-        let body = oauth_err(
+        oauth_refused(
             mfa_grant(&idp, GRANT_OTP, &token, &[("otp", wrong)]).await,
             403,
             "invalid_grant",
+            "Invalid otp_code.",
         )
         .await;
-        assert_eq!(body["error_description"], "Invalid otp_code.");
     }
     // The bucket is per user: a new mfa_token does not refill it.
     let token = mfa_token(&idp, OTP_USER).await;
-    let body = oauth_err(
+    oauth_refused(
         mfa_grant(&idp, GRANT_OTP, &token, &[("otp", &code_now(SECRET))]).await,
         429,
         "too_many_attempts",
+        "Too many failed codes. Wait for some minutes before retrying.",
     )
     .await;
-    assert_eq!(
-        body["error_description"],
-        "Too many failed codes. Wait for some minutes before retrying."
-    );
     oauth_err(
         mfa_grant(&idp, GRANT_RECOVERY, &token, &[("recovery_code", RECOVERY)]).await,
         429,
@@ -371,8 +370,13 @@ async fn an_mfa_token_expires_after_its_lifetime() {
     let token = mfa_token(&idp, OTP_USER).await;
     json_ok(authenticators(&idp, &token).await).await;
     idp.handle.advance_clock(Duration::from_secs(601));
-    let body = oauth_err(authenticators(&idp, &token).await, 401, "expired_token").await;
-    assert_eq!(body["error_description"], "mfa_token is expired");
+    oauth_refused(
+        authenticators(&idp, &token).await,
+        401,
+        "expired_token",
+        "mfa_token is expired",
+    )
+    .await;
     oauth_err(
         mfa_grant(&idp, GRANT_OTP, &token, &[("otp", &code_now(SECRET))]).await,
         401,
@@ -414,11 +418,13 @@ async fn an_mfa_token_is_bound_to_its_client_and_must_be_genuine() {
             ("otp", &code),
         ])
         .await;
-    let body = oauth_err(other, 400, "invalid_request").await;
-    assert_eq!(
-        body["error_description"],
-        "mfa_token not issued to this client"
-    );
+    oauth_refused(
+        other,
+        400,
+        "invalid_request",
+        "mfa_token not issued to this client",
+    )
+    .await;
     let res = idp
         .http
         .post(idp.url("mfa/challenge"))
@@ -469,13 +475,13 @@ async fn an_mfa_token_is_bound_to_its_client_and_must_be_genuine() {
         .await;
     oauth_err(res, 401, "access_denied").await;
     // Forged tokens, a missing token and missing parameters.
-    let body = oauth_err(
+    oauth_refused(
         mfa_grant(&idp, GRANT_OTP, "forged", &[("otp", &code)]).await,
         403,
         "invalid_grant",
+        "Malformed mfa_token",
     )
     .await;
-    assert_eq!(body["error_description"], "Malformed mfa_token");
     oauth_err(authenticators(&idp, "forged").await, 403, "invalid_grant").await;
     let res = idp
         .http
@@ -485,13 +491,13 @@ async fn an_mfa_token_is_bound_to_its_client_and_must_be_genuine() {
         .unwrap();
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
     oauth_err(res, 401, "invalid_request").await;
-    let body = oauth_err(
+    oauth_refused(
         mfa_grant(&idp, GRANT_OTP, &token, &[]).await,
         400,
         "invalid_request",
+        "Missing required parameter: otp",
     )
     .await;
-    assert_eq!(body["error_description"], "Missing required parameter: otp");
     // The rightful client still finishes the login.
     json_ok(mfa_grant(&idp, GRANT_OTP, &token, &[("otp", &code)]).await).await;
 }
@@ -532,13 +538,13 @@ async fn otp_enrolment_hands_out_a_secret_and_recovery_code_once() {
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     assert_eq!(list[1]["active"], true);
     // ...and refuses a second association before a challenge.
-    let body = oauth_err(
+    oauth_refused(
         associate(&idp, &token, json!({"authenticator_types": ["otp"]})).await,
         403,
         "access_denied",
+        "User is already enrolled.",
     )
     .await;
-    assert_eq!(body["error_description"], "User is already enrolled.");
     // The recovery code of the enrolment works.
     let body = json_ok(
         mfa_grant(
@@ -602,13 +608,13 @@ async fn a_recovery_code_works_once_and_is_replaced() {
     assert_ne!(fresh, RECOVERY);
     // The old code is spent.
     let token = mfa_token(&idp, OTP_USER).await;
-    let body = oauth_err(
+    oauth_refused(
         mfa_grant(&idp, GRANT_RECOVERY, &token, &[("recovery_code", RECOVERY)]).await,
         403,
         "invalid_grant",
+        "Invalid recovery_code.",
     )
     .await;
-    assert_eq!(body["error_description"], "Invalid recovery_code.");
     // The new one works (case and separators do not matter).
     let typed = fresh.to_lowercase();
     json_ok(mfa_grant(&idp, GRANT_RECOVERY, &token, &[("recovery_code", &typed)]).await).await;
@@ -640,31 +646,28 @@ async fn sms_enrolment_and_challenge_deliver_codes_to_the_outbox() {
     let code = sent[0]["code"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 6);
 
-    let body = oauth_err(
+    oauth_refused(
         oob_grant(&idp, &token, &oob_code).await,
         400,
         "invalid_request",
+        "Missing required parameter: binding_code",
     )
     .await;
-    assert_eq!(
-        body["error_description"],
-        "Missing required parameter: binding_code"
-    );
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let body = oauth_err(
+    oauth_refused(
         oob_bound(&idp, &token, &oob_code, wrong).await,
         403,
         "invalid_grant",
+        "Invalid binding_code.",
     )
     .await;
-    assert_eq!(body["error_description"], "Invalid binding_code.");
-    let body = oauth_err(
+    oauth_refused(
         oob_bound(&idp, &token, "unknown", &code).await,
         403,
         "invalid_grant",
+        "Invalid oob_code.",
     )
     .await;
-    assert_eq!(body["error_description"], "Invalid oob_code.");
     let tokens = json_ok(oob_bound(&idp, &token, &oob_code, &code).await).await;
     assert_tokens(&idp, &tokens).await;
 
@@ -760,13 +763,13 @@ async fn a_push_is_pending_until_answered_and_polling_too_fast_slows_down() {
     let oob_code = oob_code_of(&body);
     pending(&idp, &token, &oob_code).await;
     assert_eq!(push(&idp, "deny", USER.0).await.status(), 204);
-    let body = oauth_err(
+    oauth_refused(
         oob_grant(&idp, &token, &oob_code).await,
         403,
         "invalid_grant",
+        "MFA Authorization rejected.",
     )
     .await;
-    assert_eq!(body["error_description"], "MFA Authorization rejected.");
     // The push admin endpoint needs a client's credentials.
     let res = idp
         .http

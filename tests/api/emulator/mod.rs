@@ -185,6 +185,18 @@ pub async fn oauth_err(res: reqwest::Response, status: u16, error: &str) -> Valu
     body
 }
 
+/// `oauth_err`, and the `error_description` is `description`; returns the body.
+pub async fn oauth_refused(
+    res: reqwest::Response,
+    status: u16,
+    error: &str,
+    description: &str,
+) -> Value {
+    let body = oauth_err(res, status, error).await;
+    assert_eq!(body["error_description"], description);
+    body
+}
+
 /// Asserts the Management API error shape and returns the body.
 pub async fn mgmt_err(res: reqwest::Response, status: u16) -> Value {
     assert_eq!(res.status(), status);
