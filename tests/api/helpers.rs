@@ -242,3 +242,8 @@ pub fn authgate_binary() -> std::process::Command {
     }
     c
 }
+
+/// Sends `req` and reads its answer as JSON (a test: any failure panics).
+pub async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
+}

@@ -123,14 +123,7 @@ impl Idp {
     }
 
     pub async fn jwks(&self) -> Value {
-        self.http
-            .get(self.url(".well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        crate::helpers::json_of(self.http.get(self.url(".well-known/jwks.json"))).await
     }
 
     /// Verifies a JWT against the emulator's own JWKS (RS256, iss, aud).

@@ -174,16 +174,13 @@ pub async fn idp() -> EmulatorHandle {
 
 /// The emulator's record of the last ticket issued for `email` (its test endpoint).
 pub async fn last_ticket(idp: &EmulatorHandle, email: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}emulator/tickets/last", idp.base_url()))
-        .query(&[("email", email)])
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::helpers::json_of(
+        reqwest::Client::new()
+            .get(format!("{}emulator/tickets/last", idp.base_url()))
+            .query(&[("email", email)])
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET)),
+    )
+    .await
 }
 
 /// An emulator, the gateway in front of it, and a Management client to look

@@ -69,15 +69,12 @@ fn hup(pid: u32) {
 }
 
 async fn gql(addr: &str, query: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::helpers::json_of(
+        reqwest::Client::new()
+            .post(format!("http://{addr}/graphql"))
+            .json(&json!({ "query": query })),
+    )
+    .await
 }
 
 #[tokio::test]

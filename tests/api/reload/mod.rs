@@ -102,15 +102,7 @@ impl Fixture {
     }
 
     pub async fn readyz(&self) -> serde_json::Value {
-        self.app
-            .client
-            .get(self.app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        crate::helpers::json_of(self.app.client.get(self.app.url("/readyz"))).await
     }
 }
 
