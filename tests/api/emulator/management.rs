@@ -1,5 +1,6 @@
 //! Management API v2 and the password-change ticket page.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::*;
@@ -39,12 +40,8 @@ async fn missing_token_and_insufficient_scope() {
     let res = idp.http.get(idp.url("api/v2/users")).send().await.unwrap();
     mgmt_err(res, 401).await;
     let res = idp
-        .http
-        .get(idp.url("api/v2/users"))
-        .bearer_auth("nope")
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, idp.url("api/v2/users"), "nope", None)
+        .await;
     let body = mgmt_err(res, 401).await;
     assert_eq!(body["message"], "Invalid token");
 
@@ -62,12 +59,8 @@ async fn missing_token_and_insufficient_scope() {
         .unwrap()
         .to_string();
     let res = idp
-        .http
-        .get(idp.url("api/v2/users"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, idp.url("api/v2/users"), &token, None)
+        .await;
     let body = mgmt_err(res, 403).await;
     assert_eq!(body["error"], "Forbidden");
     assert_eq!(body["errorCode"], "insufficient_scope");
@@ -76,12 +69,8 @@ async fn missing_token_and_insufficient_scope() {
         "Insufficient scope, expected any of: read:users"
     );
     let res = idp
-        .http
-        .get(idp.url("api/v2/roles"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, idp.url("api/v2/roles"), &token, None)
+        .await;
     assert_eq!(res.status(), 200);
 
     let res = idp
@@ -97,12 +86,13 @@ async fn missing_token_and_insufficient_scope() {
     // A user token for the API is not a Management API token.
     let user = idp.login_full(ADMIN.0, ADMIN.1).await;
     let res = idp
-        .http
-        .get(idp.url("api/v2/users"))
-        .bearer_auth(user["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::GET,
+            idp.url("api/v2/users"),
+            user["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
     mgmt_err(res, 401).await;
 }
 
@@ -114,13 +104,13 @@ async fn users_create_read_search_and_roles() {
         "password": "Rand0m-Unknown-Pass", "email_verified": false, "verify_email": false,
         "name": "Invitee", "app_metadata": {"needsInvitation": true, "tenant": "acme"}});
     let res = idp
-        .http
-        .post(idp.url("api/v2/users"))
-        .bearer_auth(&token)
-        .json(&new_user)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url("api/v2/users"),
+            &token,
+            Some(&new_user),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     assert_eq!(content_type(&res), "application/json; charset=utf-8");
     let user: Value = res.json().await.unwrap();
@@ -148,13 +138,13 @@ async fn users_create_read_search_and_roles() {
     assert_eq!(user["app_metadata"]["tenant"], "acme");
 
     let res = idp
-        .http
-        .post(idp.url("api/v2/users"))
-        .bearer_auth(&token)
-        .json(&new_user)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url("api/v2/users"),
+            &token,
+            Some(&new_user),
+        )
+        .await;
     let body = mgmt_err(res, 409).await;
     assert_eq!(
         body,
@@ -163,13 +153,8 @@ async fn users_create_read_search_and_roles() {
 
     let weak = json!({"connection": "Username-Password-Authentication", "email": "weak@example.com", "password": "weak"});
     let res = idp
-        .http
-        .post(idp.url("api/v2/users"))
-        .bearer_auth(&token)
-        .json(&weak)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::POST, idp.url("api/v2/users"), &token, Some(&weak))
+        .await;
     let body = mgmt_err(res, 400).await;
     assert_eq!(
         body["message"],
@@ -177,13 +162,13 @@ async fn users_create_read_search_and_roles() {
     );
 
     let res = idp
-        .http
-        .post(idp.url("api/v2/users"))
-        .bearer_auth(&token)
-        .json(&json!({"email": "x@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url("api/v2/users"),
+            &token,
+            Some(&json!({"email": "x@example.com"})),
+        )
+        .await;
     mgmt_err(res, 400).await;
 
     // users-by-email: an array, case-sensitive.
@@ -213,24 +198,26 @@ async fn users_create_read_search_and_roles() {
     // GET /users/{id} with the id URL-encoded.
     let encoded = user_id.replace('|', "%7C");
     let res = idp
-        .http
-        .get(idp.url(&format!("api/v2/users/{encoded}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::GET,
+            idp.url(&format!("api/v2/users/{encoded}")),
+            &token,
+            None,
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.json::<Value>().await.unwrap()["email"],
         "invitee@example.com"
     );
     let res = idp
-        .http
-        .get(idp.url("api/v2/users/auth0%7Cnope"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::GET,
+            idp.url("api/v2/users/auth0%7Cnope"),
+            &token,
+            None,
+        )
+        .await;
     let body = mgmt_err(res, 404).await;
     assert_eq!(body["errorCode"], "inexistent_user");
 
@@ -290,46 +277,43 @@ async fn users_create_read_search_and_roles() {
     assert_eq!(admin_role["name"], "admin");
     assert!(admin_role["id"].as_str().unwrap().starts_with("rol_"));
     let all: Value = idp
-        .http
-        .get(idp.url("api/v2/roles"))
-        .bearer_auth(&token)
-        .send()
+        .call(Method::GET, idp.url("api/v2/roles"), &token, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(all.as_array().unwrap().len(), 2);
 
     let res = idp
-        .http
-        .post(idp.url(&format!("api/v2/users/{encoded}/roles")))
-        .bearer_auth(&token)
-        .json(&json!({"roles": [admin_role["id"]]}))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url(&format!("api/v2/users/{encoded}/roles")),
+            &token,
+            Some(&json!({"roles": [admin_role["id"]]})),
+        )
+        .await;
     assert_eq!(res.status(), 204);
     assert_eq!(res.text().await.unwrap(), "");
     let res = idp
-        .http
-        .post(idp.url(&format!("api/v2/users/{encoded}/roles")))
-        .bearer_auth(&token)
-        .json(&json!({"roles": ["rol_missing"]}))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url(&format!("api/v2/users/{encoded}/roles")),
+            &token,
+            Some(&json!({"roles": ["rol_missing"]})),
+        )
+        .await;
     assert_eq!(
         mgmt_err(res, 404).await["message"],
         "The role does not exist."
     );
     let assigned: Value = idp
-        .http
-        .get(idp.url(&format!("api/v2/users/{encoded}/roles")))
-        .bearer_auth(&token)
-        .send()
+        .call(
+            Method::GET,
+            idp.url(&format!("api/v2/users/{encoded}/roles")),
+            &token,
+            None,
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -354,13 +338,8 @@ async fn invite_ticket_sets_the_password_then_the_user_logs_in() {
     let idp = spawn().await;
     let token = idp.mgmt_token().await;
     let user: Value = idp
-        .http
-        .post(idp.url("api/v2/users"))
-        .bearer_auth(&token)
-        .json(&json!({"connection": "Username-Password-Authentication", "email": "invited@example.com", "password": "Nobody-Kn0ws-This", "email_verified": false}))
-        .send()
+        .call(Method::POST, idp.url("api/v2/users"), &token, Some(&json!({"connection": "Username-Password-Authentication", "email": "invited@example.com", "password": "Nobody-Kn0ws-This", "email_verified": false})))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -481,32 +460,27 @@ async fn ticket_errors_and_expiry() {
     let idp = spawn().await;
     let token = idp.mgmt_token().await;
     let res = idp
-        .http
-        .post(idp.url("api/v2/tickets/password-change"))
-        .bearer_auth(&token)
-        .json(&json!({"user_id": "auth0|nope"}))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url("api/v2/tickets/password-change"),
+            &token,
+            Some(&json!({"user_id": "auth0|nope"})),
+        )
+        .await;
     mgmt_err(res, 404).await;
     let res = idp
-        .http
-        .post(idp.url("api/v2/tickets/password-change"))
-        .bearer_auth(&token)
-        .json(&json!({"email": USER.0, "connection_id": "Username-Password-Authentication", "result_url": "http://x.local/", "client_id": CLIENT_ID}))
-        .send()
-        .await
-        .unwrap();
+        .call(Method::POST, idp.url("api/v2/tickets/password-change"), &token, Some(&json!({"email": USER.0, "connection_id": "Username-Password-Authentication", "result_url": "http://x.local/", "client_id": CLIENT_ID})))
+        .await;
     mgmt_err(res, 400).await;
     // Without result_url: a success page. Email + connection also identify the user.
     let res = idp
-        .http
-        .post(idp.url("api/v2/tickets/password-change"))
-        .bearer_auth(&token)
-        .json(&json!({"email": USER.0, "connection_id": "Username-Password-Authentication"}))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url("api/v2/tickets/password-change"),
+            &token,
+            Some(&json!({"email": USER.0, "connection_id": "Username-Password-Authentication"})),
+        )
+        .await;
     assert_eq!(res.status(), 201);
     let ticket = res.json::<Value>().await.unwrap()["ticket"]
         .as_str()
@@ -542,12 +516,8 @@ async fn role_permissions_speak_auth0s_wire_format() {
     let idp = spawn().await;
     let token = idp.mgmt_token().await;
     let roles: Value = idp
-        .http
-        .get(idp.url("api/v2/roles"))
-        .bearer_auth(&token)
-        .send()
+        .call(Method::GET, idp.url("api/v2/roles"), &token, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -585,12 +555,13 @@ async fn role_permissions_speak_auth0s_wire_format() {
     assert_eq!(page["permissions"].as_array().unwrap().len(), 1);
 
     let res = idp
-        .http
-        .get(idp.url("api/v2/roles/rol_nope/permissions"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::GET,
+            idp.url("api/v2/roles/rol_nope/permissions"),
+            &token,
+            None,
+        )
+        .await;
     let body = mgmt_err(res, 404).await;
     assert_eq!(body["errorCode"], "inexistent_role");
     let res = idp

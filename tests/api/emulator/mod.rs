@@ -102,6 +102,21 @@ impl Idp {
         res.json().await.unwrap()
     }
 
+    /// A Management API call with a bearer token (and a JSON body).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+        token: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut req = self.http.request(method, url).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn mgmt_token(&self) -> String {
         self.mgmt_token_of(CLIENT_ID, CLIENT_SECRET).await
     }

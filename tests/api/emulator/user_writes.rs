@@ -1,6 +1,7 @@
 //! Management API writes to users (`PATCH`/`DELETE /api/v2/users/{id}`, role
 //! removal), the paging of a user's roles, and empty scopes read as absent.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::*;
@@ -18,13 +19,8 @@ async fn create(idp: &Idp, token: &str, email: &str, extra: Value) -> String {
         b.extend(e.clone());
     }
     let res = idp
-        .http
-        .post(idp.url("api/v2/users"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::POST, idp.url("api/v2/users"), token, Some(&body))
+        .await;
     assert_eq!(res.status(), 201);
     res.json::<Value>().await.unwrap()["user_id"]
         .as_str()
@@ -41,12 +37,8 @@ fn user_url(idp: &Idp, user_id: &str, tail: &str) -> String {
 
 async fn get_user(idp: &Idp, token: &str, user_id: &str) -> Value {
     let res = idp
-        .http
-        .get(user_url(idp, user_id, ""))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, user_url(idp, user_id, ""), token, None)
+        .await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
@@ -268,13 +260,13 @@ async fn delete_removes_the_user_with_its_tokens_and_tickets() {
     let session = idp.login_full("leaving@example.com", PASSWORD).await;
     let rt = session["refresh_token"].as_str().unwrap().to_string();
     let res = idp
-        .http
-        .post(idp.url("api/v2/tickets/password-change"))
-        .bearer_auth(&token)
-        .json(&json!({"user_id": id}))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            idp.url("api/v2/tickets/password-change"),
+            &token,
+            Some(&json!({"user_id": id})),
+        )
+        .await;
     let ticket = res.json::<Value>().await.unwrap()["ticket"]
         .as_str()
         .unwrap()
@@ -282,22 +274,14 @@ async fn delete_removes_the_user_with_its_tokens_and_tickets() {
     assert_eq!(idp.http.get(&ticket).send().await.unwrap().status(), 200);
 
     let res = idp
-        .http
-        .delete(user_url(&idp, &id, ""))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, user_url(&idp, &id, ""), &token, None)
+        .await;
     assert_eq!(res.status(), 204);
     assert!(res.bytes().await.unwrap().is_empty());
 
     let res = idp
-        .http
-        .get(user_url(&idp, &id, ""))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, user_url(&idp, &id, ""), &token, None)
+        .await;
     assert_eq!(mgmt_err(res, 404).await["errorCode"], "inexistent_user");
     // the link that was sent no longer works, nor does the session
     assert_eq!(idp.http.get(&ticket).send().await.unwrap().status(), 400);
@@ -314,23 +298,20 @@ async fn delete_removes_the_user_with_its_tokens_and_tickets() {
     oauth_err(res, 403, "invalid_grant").await;
     // deleting again is no error, as at Auth0
     let res = idp
-        .http
-        .delete(user_url(&idp, &id, ""))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::DELETE, user_url(&idp, &id, ""), &token, None)
+        .await;
     assert_eq!(res.status(), 204);
 
     // delete:users is required
     let (other, narrow) = token_with(&["read:users", "update:users"]).await;
     let res = other
-        .http
-        .delete(user_url(&other, "auth0|000000000000", ""))
-        .bearer_auth(&narrow)
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::DELETE,
+            user_url(&other, "auth0|000000000000", ""),
+            &narrow,
+            None,
+        )
+        .await;
     let body = mgmt_err(res, 403).await;
     assert_eq!(
         body["message"],
@@ -349,12 +330,8 @@ async fn roles_of(idp: &Idp, token: &str, user_id: &str, query: &str) -> reqwest
 
 async fn role_ids(idp: &Idp, token: &str) -> (String, String) {
     let roles: Value = idp
-        .http
-        .get(idp.url("api/v2/roles"))
-        .bearer_auth(token)
-        .send()
+        .call(Method::GET, idp.url("api/v2/roles"), token, None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -379,13 +356,13 @@ async fn user_roles_are_paged_and_can_be_removed() {
     let (admin, user) = role_ids(&idp, &token).await;
     let id = create(&idp, &token, "roles@example.com", json!({})).await;
     let res = idp
-        .http
-        .post(user_url(&idp, &id, "/roles"))
-        .bearer_auth(&token)
-        .json(&json!({"roles": [admin, user]}))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::POST,
+            user_url(&idp, &id, "/roles"),
+            &token,
+            Some(&json!({"roles": [admin, user]})),
+        )
+        .await;
     assert_eq!(res.status(), 204);
 
     // without paging parameters: a bare array
@@ -437,13 +414,13 @@ async fn user_roles_are_paged_and_can_be_removed() {
     let body = mgmt_err(remove(json!(["rol_unknown"])).await.unwrap(), 404).await;
     assert_eq!(body["errorCode"], "inexistent_role");
     let res = idp
-        .http
-        .delete(user_url(&idp, "auth0|000000000000", "/roles"))
-        .bearer_auth(&token)
-        .json(&json!({ "roles": [user] }))
-        .send()
-        .await
-        .unwrap();
+        .call(
+            Method::DELETE,
+            user_url(&idp, "auth0|000000000000", "/roles"),
+            &token,
+            Some(&json!({ "roles": [user] })),
+        )
+        .await;
     assert_eq!(mgmt_err(res, 404).await["errorCode"], "inexistent_user");
     // the token a user gets follows the roles left
     let session = idp.login_full("roles@example.com", PASSWORD).await;
