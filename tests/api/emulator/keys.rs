@@ -118,14 +118,7 @@ async fn state_survives_a_restart() {
             .status(),
         200
     );
-    let res = idp
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("refresh_token", &rt),
-        ])
-        .await;
+    let res = idp.refresh(&rt).await;
     assert_eq!(res.status(), 200);
     idp.handle.shutdown().await;
 

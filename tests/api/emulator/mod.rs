@@ -102,6 +102,17 @@ impl Idp {
         res.json().await.unwrap()
     }
 
+    /// The refresh-token grant for the development client.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
     /// A Management API call with a bearer token (and a JSON body).
     pub async fn call(
         &self,

@@ -446,14 +446,7 @@ async fn revoke_refresh_token() {
     assert_eq!(res.status(), 200);
     assert!(content_type(&res).starts_with("application/json"));
     assert_eq!(res.text().await.unwrap(), "");
-    let res = idp
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("refresh_token", rt),
-        ])
-        .await;
+    let res = idp.refresh(rt).await;
     oauth_refused(
         res,
         403,

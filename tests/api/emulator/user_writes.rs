@@ -285,14 +285,7 @@ async fn delete_removes_the_user_with_its_tokens_and_tickets() {
     assert_eq!(mgmt_err(res, 404).await["errorCode"], "inexistent_user");
     // the link that was sent no longer works, nor does the session
     assert_eq!(idp.http.get(&ticket).send().await.unwrap().status(), 400);
-    let res = idp
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("refresh_token", &rt),
-        ])
-        .await;
+    let res = idp.refresh(&rt).await;
     oauth_err(res, 403, "invalid_grant").await;
     let res = idp.login("leaving@example.com", PASSWORD, &[]).await;
     oauth_err(res, 403, "invalid_grant").await;
