@@ -120,7 +120,7 @@ fn documents() -> Vec<(&'static str, String, u16)> {
     ]
 }
 
-async fn call(router: &axum::Router, body: String) -> (u16, bytes::Bytes) {
+async fn call(router: &authgate::http::Edge, body: String) -> (u16, bytes::Bytes) {
     let req = Request::post("/graphql")
         .header("content-type", "application/json")
         .header("accept", "application/graphql-response+json")

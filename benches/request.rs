@@ -126,7 +126,7 @@ async fn settings() -> Settings {
 }
 
 struct Fixture {
-    router: axum::Router,
+    router: authgate::http::Edge,
     token: String,
     _app: Application,
 }
@@ -144,7 +144,7 @@ async fn fixture(guard: Option<Arc<dyn Authenticate>>) -> Fixture {
     }
 }
 
-async fn call(router: &axum::Router, token: &str, body: &'static str) -> bytes::Bytes {
+async fn call(router: &authgate::http::Edge, token: &str, body: &'static str) -> bytes::Bytes {
     let req = Request::post("/graphql")
         .header("content-type", "application/json")
         .header("accept", "application/graphql-response+json")

@@ -4,8 +4,8 @@
 //! headers, a per-connection watchdog closes idle connections, a socket
 //! wrapper cuts off a client that stops reading its answer, and a semaphore
 //! caps the connections served at once (the rest wait in the listen backlog).
-//! The request itself (body, execution) is time-boxed by the router's
-//! deadline layer.
+//! The request itself (body, execution) is time-boxed by the edge's
+//! deadline (`edge.rs`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,14 +19,31 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
+use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
+
+/// What the accept loop serves: the gateway's edge, or the metrics router.
+pub(crate) trait Serves:
+    Service<http::Request<Body>, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Serves for S where
+    S: Service<http::Request<Body>, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
 
 /// The connection limits (from `[server]`).
 #[derive(Clone, Copy, Debug)]
@@ -57,7 +74,7 @@ impl ConnLimits {
 /// returns once all have closed (the caller bounds that wait).
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: impl Serves,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -116,7 +133,7 @@ async fn serve_connection(
     builder: auto::Builder<TokioExecutor>,
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    router: impl Serves,
     limits: ConnLimits,
     mut stop: watch::Receiver<bool>,
 ) {

@@ -240,7 +240,10 @@ fn http_request(c: &Case) -> Request<Body> {
     }
 }
 
-async fn send(router: &axum::Router, req: Request<Body>) -> Result<(u16, Value), TestCaseError> {
+async fn send(
+    router: &authgate::http::Edge,
+    req: Request<Body>,
+) -> Result<(u16, Value), TestCaseError> {
     let answer = async {
         let resp = router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status().as_u16();
