@@ -15,10 +15,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
-use async_graphql::ServerResult;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::Notify;
 
@@ -150,7 +146,7 @@ struct Batch {
     result: SharedBatch,
 }
 
-/// Inserted into every request's data (by [`RequestCacheExtension`]);
+/// Inserted into every request's data (by the factory's `request_data`);
 /// resolvers find it with `ctx.data_opt::<RequestCache>()`.
 #[derive(Default)]
 pub struct RequestCache {
@@ -214,29 +210,6 @@ impl RequestCache {
             },
         );
         has_key.then_some(result)
-    }
-}
-
-/// A schema extension that gives every request a fresh [`RequestCache`].
-pub struct RequestCacheExtension;
-
-impl ExtensionFactory for RequestCacheExtension {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestCacheExt)
-    }
-}
-
-struct RequestCacheExt;
-
-#[async_trait::async_trait]
-impl Extension for RequestCacheExt {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        next.run(ctx, request.data(RequestCache::default())).await
     }
 }
 

@@ -20,7 +20,7 @@ mod upstream;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub use cache::{RequestCache, RequestCacheExtension};
+pub use cache::RequestCache;
 pub use error::DatasourceError;
 pub use identity::{ClientCredentials, FetchedToken, ServiceTokenSource, PRINCIPAL_HEADER};
 pub use settings::{
@@ -192,7 +192,7 @@ impl DirectiveResolverFactory for Factory {
         }
     }
 
-    fn extension(&self) -> Option<Arc<dyn async_graphql::extensions::ExtensionFactory>> {
-        Some(Arc::new(RequestCacheExtension))
+    fn request_data(&self, request: async_graphql::Request) -> async_graphql::Request {
+        request.data(RequestCache::default())
     }
 }

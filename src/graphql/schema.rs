@@ -38,19 +38,11 @@ pub trait DirectiveResolverFactory: Send + Sync {
     fn directive_names(&self) -> &[&'static str];
     /// A resolver for the field, or a message explaining what is wrong.
     fn build(&self, site: &FieldSite<'_>) -> Result<Resolver, String>;
-    /// A schema extension the factory's resolvers rely on (e.g. one that puts
-    /// per-request state into every request's data). None by default.
-    fn extension(&self) -> Option<Arc<dyn async_graphql::extensions::ExtensionFactory>> {
-        None
-    }
-}
-
-/// Registers a factory's shared extension with the schema builder.
-struct SharedExtension(Arc<dyn async_graphql::extensions::ExtensionFactory>);
-
-impl async_graphql::extensions::ExtensionFactory for SharedExtension {
-    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
-        self.0.create()
+    /// Puts the per-request state the factory's resolvers rely on into a
+    /// request's data (nothing by default). A plain hook, not a schema
+    /// extension: async-graphql runs every extension around every field.
+    fn request_data(&self, request: async_graphql::Request) -> async_graphql::Request {
+        request
     }
 }
 
@@ -699,6 +691,19 @@ fn input_value(def: &InputValueDefinition) -> InputValue {
 pub struct BuiltSchema {
     pub schema: dynamic::Schema,
     pub sdl: String,
+    /// the directive factories, whose per-request state each request gets
+    factories: Vec<Arc<dyn DirectiveResolverFactory>>,
+}
+
+impl BuiltSchema {
+    /// Executes one request with the per-request state of every factory.
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let request = self
+            .factories
+            .iter()
+            .fold(request, |r, f| f.request_data(r));
+        self.schema.execute(request).await
+    }
 }
 
 /// Builds the executable schema.
@@ -736,7 +741,11 @@ pub fn build(
         .finish()
         .map_err(|e| SchemaError(vec![format!("the schema is invalid: {e}")]))?;
     let sdl = schema.sdl();
-    Ok(BuiltSchema { schema, sdl })
+    Ok(BuiltSchema {
+        schema,
+        sdl,
+        factories: bindings.factories.clone(),
+    })
 }
 
 /// What building a type or field reads besides the type itself.
@@ -848,7 +857,7 @@ fn interface_type(name: &str, fields: &[(Positioned<FieldDefinition>, String)]) 
     i
 }
 
-/// Limits, the providers' extensions and introspection, from the settings.
+/// Limits and introspection, from the settings.
 fn configure(
     builder: dynamic::SchemaBuilder,
     settings: &GraphqlSettings,
@@ -865,11 +874,6 @@ fn configure(
             settings.document_cache_size,
             bindings.document_cache_counters.clone(),
         ));
-    for f in &bindings.factories {
-        if let Some(e) = f.extension() {
-            builder = builder.extension(SharedExtension(e));
-        }
-    }
     if !settings.introspection {
         // "Did you mean …" would spell out the schema introspection hides
         builder = builder.disable_introspection().disable_suggestions();

@@ -519,7 +519,7 @@ async fn execute(
                 Some(l) => r.data(rc).data(l.clone()),
                 None => r.data(rc),
             };
-            let resp = schema.schema.execute(r).await;
+            let resp = schema.execute(r).await;
             if let Some(m) = &state.metrics {
                 record(m, op.as_deref(), &resp, started);
             }
