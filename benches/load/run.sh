@@ -6,7 +6,7 @@
 #                       [--threads N] [--repeat N] [--warmup SECS] [--pin | --no-pin]
 #                       [--workloads "me orders reject mixed many-docs login unknown-kid"]
 #                       [--workers "1 2"] [--redis] [--no-peers] [--idp-hashing fast|argon2]
-#                       [--baseline PATH]
+#                       [--baseline PATH] [--perf DIR]
 #
 # Everything listens on 127.0.0.1 on free ports and is stopped (by pid) at exit.
 # With --pin (the default on 2+ CPUs) the servers under test run on CPU 0 and
@@ -32,6 +32,7 @@ BASELINE=""      # another authgate binary (an older build), run as authgate-bas
 REDIS=0          # an extra authgate instance with the Redis store
 PEERS=1          # the Node peers and bare axum
 IDP_HASHING=fast # the emulator's password hashing (fast: benchmark-only double)
+PERF_DIR=""      # perf record of every authgate run (self time by symbol), one file per run
 PIN=auto         # servers on CPU 0, load on the rest (auto: when nproc >= 2 and no --workers)
 
 while [ $# -gt 0 ]; do
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
     --debug) DEBUG=1 ;;
     --workers) WORKERS="$2"; shift ;;
     --baseline) BASELINE="$2"; shift ;;
+    --perf) PERF_DIR="$2"; shift ;;
     --redis) REDIS=1 ;;
     --no-peers) PEERS=0 ;;
     --pin) PIN=1 ;;
@@ -89,6 +91,10 @@ apt_install() {
 for tool in wrk curl jq; do
     command -v "$tool" >/dev/null || apt_install "$tool"
 done
+if [ -n "$PERF_DIR" ]; then
+    command -v perf >/dev/null || apt_install linux-perf
+    mkdir -p "$PERF_DIR"
+fi
 if [ "$REDIS" = 1 ] && ! command -v redis-server >/dev/null; then
     apt_install redis-server
 fi
@@ -201,6 +207,13 @@ start() {
     log "$name: pid $pid on 127.0.0.1:$port, CPUs $(awk '/^Cpus_allowed_list/ {print $2}' "/proc/$pid/status")"
 }
 
+# The emulator and the stub run from a copy of the binary: run from the
+# measured file itself they shared its text pages with the reference
+# instance only, and an A/A run (--baseline a copy of the same build) then
+# read the reference 3-5 % slower than its identical twin.
+TOOLS="$WORK/authgate-tools"
+cp "$AUTHGATE" "$TOOLS"
+
 EMU_PORT=$(free_port)
 # password_hashing = "fast": benchmark-only Argon2 cost, so the IdP answers in
 # about a millisecond (two RS256 signatures) and authgate's login overhead over
@@ -208,12 +221,12 @@ EMU_PORT=$(free_port)
 start emulator "$EMU_PORT" "${ON_LOAD[@]}" env AUTHGATE__TELEMETRY__FILTER=warn \
     AUTHGATE__EMULATOR__DATA_DIR="$WORK/emulator" \
     AUTHGATE__EMULATOR__PASSWORD_HASHING="$IDP_HASHING" \
-    "$AUTHGATE" emulator --port "$EMU_PORT" --ephemeral
+    "$TOOLS" emulator --port "$EMU_PORT" --ephemeral
 EMU="http://127.0.0.1:$EMU_PORT"
 
 STUB_PORT=$(free_port)
 start stub "$STUB_PORT" "${ON_LOAD[@]}" env AUTHGATE__TELEMETRY__FILTER=warn \
-    "$AUTHGATE" example-upstream --port "$STUB_PORT"
+    "$TOOLS" example-upstream --port "$STUB_PORT"
 STUB="http://127.0.0.1:$STUB_PORT"
 
 if [ "$REDIS" = 1 ]; then
@@ -546,8 +559,16 @@ run_one() {
     local t0
     cpu_ns "$pid" >"$WORK/cpu-before"
     t0=$(cpu_ticks "$pid")
-    local line
+    local line perf_pid=""
+    if [ -n "$PERF_DIR" ] && [[ "$server" == authgate* ]]; then
+        # sampled by time (no hardware counters in a VM); no call graph:
+        # release builds keep no frame pointers, and self time is the question
+        perf record -q -F 999 -p "$pid" -o "$PERF_DIR/$server-$workload-$rep.data" \
+            -- sleep "$DURATION" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     line=$(drive "$workload" "$server" "$DURATION") || die "wrk failed against $server ($workload)"
+    [ -z "$perf_pid" ] || wait "$perf_pid" || log "perf record failed for $server ($workload)"
     local t1
     t1=$(cpu_ticks "$pid")
     cpu_ns "$pid" >"$WORK/cpu-after"
