@@ -103,14 +103,14 @@ async fn users_create_read_search_and_roles() {
     let new_user = json!({"connection": "Username-Password-Authentication", "email": "Invitee@Example.com",
         "password": "Rand0m-Unknown-Pass", "email_verified": false, "verify_email": false,
         "name": "Invitee", "app_metadata": {"needsInvitation": true, "tenant": "acme"}});
-    let res = idp
-        .call(
-            Method::POST,
-            idp.url("api/v2/users"),
-            &token,
-            Some(&new_user),
-        )
-        .await;
+    let create = |user: Value| {
+        let (idp, token) = (&idp, &token);
+        async move {
+            idp.call(Method::POST, idp.url("api/v2/users"), token, Some(&user))
+                .await
+        }
+    };
+    let res = create(new_user.clone()).await;
     assert_eq!(res.status(), 201);
     assert_eq!(content_type(&res), "application/json; charset=utf-8");
     let user: Value = res.json().await.unwrap();
@@ -137,14 +137,7 @@ async fn users_create_read_search_and_roles() {
     assert_eq!(user["logins_count"], 0);
     assert_eq!(user["app_metadata"]["tenant"], "acme");
 
-    let res = idp
-        .call(
-            Method::POST,
-            idp.url("api/v2/users"),
-            &token,
-            Some(&new_user),
-        )
-        .await;
+    let res = create(new_user.clone()).await;
     let body = mgmt_err(res, 409).await;
     assert_eq!(
         body,
@@ -152,23 +145,14 @@ async fn users_create_read_search_and_roles() {
     );
 
     let weak = json!({"connection": "Username-Password-Authentication", "email": "weak@example.com", "password": "weak"});
-    let res = idp
-        .call(Method::POST, idp.url("api/v2/users"), &token, Some(&weak))
-        .await;
+    let res = create(weak).await;
     let body = mgmt_err(res, 400).await;
     assert_eq!(
         body["message"],
         "PasswordStrengthError: Password is too weak"
     );
 
-    let res = idp
-        .call(
-            Method::POST,
-            idp.url("api/v2/users"),
-            &token,
-            Some(&json!({"email": "x@example.com"})),
-        )
-        .await;
+    let res = create(json!({"email": "x@example.com"})).await;
     mgmt_err(res, 400).await;
 
     // users-by-email: an array, case-sensitive.
